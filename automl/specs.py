@@ -1,0 +1,160 @@
+"""The typed, frozen specs that plugins register and the host consumes.
+
+These are the nouns of the plugin contract. Hooks in `automl.hookspecs` return lists of them. Nothing in this
+module imports torch, pandas or optuna: plugins are imported when `automl plugins` lists them, and that must
+stay fast. Heavy work lives in the callables a spec carries (loaders, search spaces, model builders), which
+the host calls only when a run needs them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import numpy as np
+    import optuna
+    import pandas as pd
+    from torch import nn
+
+    from automl.pipeline import Pipeline
+
+#: The tasks the host's own tabular pipeline handles. Plugins may add tasks with a pipeline of their own.
+BINARY, MULTICLASS, REGRESSION = "binary", "multiclass", "regression"
+TABULAR_TASKS = frozenset({BINARY, MULTICLASS, REGRESSION})
+
+MAXIMIZE, MINIMIZE = "maximize", "minimize"
+
+_NAME = re.compile(r"^[a-z][a-z0-9_@.\-]*$")
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(
+            f"{kind} name {name!r} is not valid: use lower-case letters, digits, '_', '-', '.' or '@', "
+            "starting with a letter"
+        )
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What a model family may know about the prepared data: shapes, not rows.
+
+    Pipelines subclass it (the tabular pipeline adds feature counts and category cardinalities). It is saved
+    as JSON inside the predictor, so fields hold plain values only.
+    """
+
+    task: str
+    n_train: int
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset a plugin ships. `loader` must work offline (no downloads at run time).
+
+    `drop_columns` maps each column removed before training to the reason (row numbers, identifiers,
+    leakage), so the spec documents itself. `id_columns` are identifiers: dropped and never written to the
+    run directory. `sensitive` names attributes for fairness reporting.
+    """
+
+    name: str
+    loader: Callable[[], "pd.DataFrame"]
+    target: str
+    description: str = ""
+    source: str = ""
+    domain: str | None = None
+    task: str | None = None
+    positive_class: Any = None
+    drop_columns: Mapping[str, str] = field(default_factory=dict)
+    id_columns: tuple[str, ...] = ()
+    sensitive: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_name("dataset", self.name)
+        if not callable(self.loader):
+            raise TypeError(f"dataset {self.name!r}: loader must be callable, got {type(self.loader).__name__}")
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metric. For tabular tasks `fn(y_true, y_score)` gets numpy arrays: binary y_score is P(positive),
+    multiclass an (n, classes) probability matrix, regression the predictions in the target's units.
+    Prefer a well-kept implementation (scikit-learn, torchmetrics) inside `fn`, imported lazily.
+    """
+
+    name: str
+    direction: str
+    tasks: frozenset[str]
+    fn: Callable[["np.ndarray", "np.ndarray"], float]
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        _check_name("metric", self.name)
+        if self.direction not in (MAXIMIZE, MINIMIZE):
+            raise ValueError(f"metric {self.name!r}: direction must be 'maximize' or 'minimize'")
+        object.__setattr__(self, "tasks", frozenset(self.tasks))
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """A family of networks whose architecture is searched.
+
+    `search_space(trial, info)` suggests the architecture, define-by-run; parameter names are namespaced by
+    the host (`depth` becomes `mlp.depth`), so families never collide. Training hyperparameters shared by
+    every family (learning rate, weight decay, batch size) are suggested by the host.
+
+    Give exactly one of:
+    - `network(params, info) -> torch.nn.Module`: a plain network trained with the host's objective for the
+      task (cross-entropy / MSE, AdamW). The host wraps it in a `LightningModule` (`automl.tabular.module`)
+      and its fast engine trains it without importing Lightning.
+    - `build(params, info) -> lightning.LightningModule`: a module with its own `training_step` and
+      `configure_optimizers`, for training logic of your own.
+    """
+
+    name: str
+    tasks: frozenset[str]
+    search_space: Callable[["optuna.Trial", DataInfo], dict]
+    network: Callable[[dict, DataInfo], "nn.Module"] | None = None
+    build: Callable[[dict, DataInfo], Any] | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        _check_name("model family", self.name)
+        object.__setattr__(self, "tasks", frozenset(self.tasks))
+        if (self.network is None) == (self.build is None):
+            raise ValueError(f"model family {self.name!r}: give exactly one of network= or build=")
+        if not callable(self.search_space):
+            raise TypeError(f"model family {self.name!r}: search_space must be callable")
+
+
+@dataclass(frozen=True)
+class DomainSpec:
+    """A business vertical: which tasks it serves, what it reports, which families it may search.
+
+    `metrics` maps each task to the metric names reported; the first is the default objective (override with
+    `search.metric=`). `families=None` allows every registered family that supports the task.
+    `options` is a dataclass that types `domain.options` from the config; `pipeline(options)` builds the
+    data path (default: the host's tabular pipeline). `evaluate(evaluation)` runs once on the final model
+    (`automl.evaluation.Evaluation`): it may calibrate probabilities, choose a decision threshold on the
+    validation rows, add test metrics and write the domain's tables and pictures into the run directory.
+    """
+
+    name: str
+    metrics: Mapping[str, tuple[str, ...]]
+    description: str = ""
+    families: tuple[str, ...] | None = None
+    default_dataset: str | None = None
+    pipeline: Callable[[Any], "Pipeline"] | None = None
+    options: type | None = None
+    evaluate: Callable[[Any], None] | None = None
+
+    def __post_init__(self) -> None:
+        _check_name("domain", self.name)
+        if not self.metrics:
+            raise ValueError(f"domain {self.name!r}: metrics must name at least one task and its metrics")
+        object.__setattr__(self, "metrics", {t: tuple(m) for t, m in self.metrics.items()})
+
+    @property
+    def tasks(self) -> frozenset[str]:
+        return frozenset(self.metrics)
