@@ -1,0 +1,53 @@
+"""Seeded, stratified splits: train / validation / test, and repeated k-fold for small data.
+
+The test split is carved first with `train_test_split(..., test_size, stratify=y, random_state=seed)`, the
+validation split from what remains the same way, so a baseline that splits the same frame with the same call
+sees exactly the same test rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+
+@dataclass(frozen=True)
+class Split:
+    train: "np.ndarray"
+    val: "np.ndarray"
+    test: "np.ndarray"
+
+    @property
+    def development(self) -> "np.ndarray":
+        """Train + validation, in row order: what cross-validation folds are drawn from."""
+        import numpy as np
+
+        return np.sort(np.concatenate([self.train, self.val]))
+
+
+def split_rows(y: "np.ndarray", test_size: float, val_size: float, seed: int, stratify: bool) -> Split:
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(y))
+    strat = y if stratify else None
+    dev, test = train_test_split(idx, test_size=test_size, stratify=strat, random_state=seed)
+    strat_dev = y[dev] if stratify else None
+    train, val = train_test_split(dev, test_size=val_size, stratify=strat_dev, random_state=seed)
+    return Split(train=train, val=val, test=test)
+
+
+def cv_folds(
+    y: "np.ndarray", rows: "np.ndarray", folds: int, repeats: int, seed: int, stratify: bool
+) -> list[tuple["np.ndarray", "np.ndarray"]]:
+    """(train_rows, val_rows) pairs of repeated (stratified) k-fold over `rows`."""
+    from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
+
+    splitter = (RepeatedStratifiedKFold if stratify else RepeatedKFold)(
+        n_splits=folds, n_repeats=repeats, random_state=seed
+    )
+    target: Optional["np.ndarray"] = y[rows] if stratify else None
+    return [(rows[a], rows[b]) for a, b in splitter.split(rows, target)]
