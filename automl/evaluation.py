@@ -1,0 +1,56 @@
+"""The final evaluation of the best model: what a domain's `evaluate` hook receives and may change.
+
+The host fills it with validation and test predictions of the best model and the standard test metrics of
+the domain. A domain may then calibrate probabilities on the validation rows, pick a decision threshold on
+them, add metrics and write tables or pictures. The test rows are used here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+    from automl.specs import DomainSpec, MetricSpec
+
+
+@dataclass
+class Evaluation:
+    run_dir: Path
+    domain: "DomainSpec"
+    options: Any
+    task: str
+    y_val: "np.ndarray"
+    p_val: "np.ndarray"
+    y_test: "np.ndarray"
+    p_test: "np.ndarray"
+    metric_specs: list["MetricSpec"]
+    classes: list[Any] | None = None
+    positive_class: Any = None
+    #: Sensitive attributes of the validation and test rows, for fairness reports (never trained on).
+    side_val: dict[str, "np.ndarray"] = field(default_factory=dict)
+    side_test: dict[str, "np.ndarray"] = field(default_factory=dict)
+    #: Test metrics written to metrics.json; a domain may add entries.
+    metrics: dict[str, Any] = field(default_factory=dict)
+    #: Saved into the predictor's JSON: e.g. `threshold`, `calibration`.
+    predictor_extra: dict[str, Any] = field(default_factory=dict)
+
+    def compute(self, y: "np.ndarray", p: "np.ndarray") -> dict[str, float]:
+        """The domain's standard metrics on one set of predictions (NaN where undefined)."""
+        out = {}
+        for m in self.metric_specs:
+            try:
+                out[m.name] = float(m.fn(y, p))
+            except ValueError:
+                out[m.name] = float("nan")
+        return out
+
+    def recompute(self) -> None:
+        """Refresh the standard test metrics after `p_test` changed (e.g. after calibration)."""
+        self.metrics.update(self.compute(self.y_test, self.p_test))
+
+    def path(self, name: str) -> Path:
+        return self.run_dir / name

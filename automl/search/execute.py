@@ -1,0 +1,94 @@
+"""Run the trials of one invocation against the run's study, then finalize the best model."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from automl.config import RunConfig
+    from automl.pipeline import Prepared
+    from automl.plugins import PluginHost
+    from automl.run import Plan
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SearchOutcome:
+    trials: list[Any]
+    n_new: int
+    best_number: int
+    best_value: float
+    best_params: dict[str, Any]
+    family: str
+    test_metrics: dict[str, Any]
+
+
+def choose_device(accelerator: str) -> "torch.device":
+    import torch
+
+    from automl.errors import ConfigError
+
+    if accelerator == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if accelerator in ("cuda", "gpu"):
+        if not torch.cuda.is_available():
+            raise ConfigError("trainer.accelerator=cuda but torch sees no CUDA device: use trainer.accelerator=auto")
+        return torch.device("cuda")
+    if accelerator == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("trainer.accelerator=mps but MPS is not available: use trainer.accelerator=auto")
+    if accelerator not in ("cpu", "mps"):
+        raise ConfigError(f"trainer.accelerator={accelerator!r} is not valid: use auto, cpu, cuda or mps")
+    return torch.device(accelerator)
+
+
+def execute_search(cfg: "RunConfig", host: "PluginHost", plan: "Plan", prepared: "Prepared",
+                   run_dir: Path) -> SearchOutcome:
+    """In-process search: this process trains every trial."""
+    import torch
+
+    from automl.progress import StudyProgress
+    from automl.run import require_completed
+    from automl.search.finalize import finalize
+    from automl.search.objective import Objective, SearchContext
+    from automl.search.study import check_continuation, fail_interrupted_trials, open_study
+
+    if cfg.trainer.threads:
+        torch.set_num_threads(cfg.trainer.threads)
+    device = choose_device(cfg.trainer.accelerator)
+    study = open_study(cfg.search, run_dir, plan.objective.direction, cfg.seed)
+    check_continuation(study, plan.objective.direction, plan.objective.name, prepared.fingerprint, str(run_dir))
+    if cfg.search.storage is None:  # our own file, under our run lock: RUNNING trials are leftovers
+        fail_interrupted_trials(study)
+    n_before = len(study.trials)
+    ctx = SearchContext.build(cfg, host, plan.domain, plan.pipeline, prepared, plan.families, plan.objective,
+                              run_dir, device)
+    log.info("searching %s over %s on %s (%s trials%s), objective %s; study %s", plan.domain.name,
+             ", ".join(f.name for f in plan.families), device, cfg.search.n_trials or "unlimited",
+             f", {cfg.search.timeout:g} s" if cfg.search.timeout else "", plan.objective.name,
+             "continued" if n_before else "new")
+    progress = StudyProgress(cfg.search.n_trials, cfg.search.timeout, plan.objective.direction, plan.objective.name)
+
+    def on_trial(study: Any, trial: Any) -> None:
+        progress.trial_done(trial.number, trial.state.name, trial.value, trial.user_attrs)
+        host.notify("automl_trial_finished", trial=trial, run_dir=str(run_dir))
+
+    try:
+        study.optimize(Objective(ctx), n_trials=cfg.search.n_trials, timeout=cfg.search.timeout, callbacks=[on_trial])
+    finally:
+        progress.close()
+    trials = study.get_trials(deepcopy=False)
+    require_completed(trials)
+    final = finalize(ctx, study, plan)
+    return SearchOutcome(trials, len(trials) - n_before, final.number, final.value, final.params, final.family,
+                         final.test_metrics)
+
+
+def default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))

@@ -1,0 +1,145 @@
+"""One Optuna study per run: sampler, pruner, storage, and continuing a study that is already there.
+
+The default storage is a journal file in the run directory (`study.journal`): file-backed, safe for several
+worker processes, about 10x cheaper per trial than SQLite. Any Optuna storage URL works instead
+(`search.storage=postgresql://...` lets workers on several machines share one study).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+from automl.errors import ConfigError, DataError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import optuna
+
+    from automl.config import SearchConfig
+
+log = logging.getLogger(__name__)
+
+JOURNAL = "study.journal"
+FAIL_REASON = "fail_reason"
+
+
+def make_storage(url: Optional[str], run_dir: Path) -> Any:
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    if not url:
+        return JournalStorage(JournalFileBackend(str(run_dir / JOURNAL)))
+    if "://" not in url:  # a path: a journal file somewhere else (a shared file system)
+        return JournalStorage(JournalFileBackend(str(Path(url).expanduser())))
+    try:
+        # Heartbeats let a study notice a worker that died mid-trial and fail that trial.
+        return optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=120)
+    except Exception as exc:  # noqa: BLE001 - driver missing, server down, bad URL: all one line for the user
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"search.storage={_redact(url)!r} cannot be opened: {first}") from None
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a storage URL before it reaches a message or log."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+    return url
+
+
+def make_sampler(cfg: "SearchConfig", seed: int, n_workers: int) -> "optuna.samplers.BaseSampler":
+    import optuna
+
+    if cfg.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    # group=True: the space is conditional (each family has its own parameters) and define-by-run.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(
+            multivariate=True, group=True, seed=seed, n_startup_trials=5, constant_liar=n_workers > 1,
+        )
+
+
+def make_pruner(cfg: "SearchConfig") -> "optuna.pruners.BasePruner":
+    import optuna
+
+    if cfg.pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
+    if cfg.pruner == "halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=2, reduction_factor=3)
+    return optuna.pruners.NopPruner()
+
+
+def open_study(cfg: "SearchConfig", run_dir: Path, direction: str, seed: int, n_workers: int = 1,
+               worker_index: int = 0) -> "optuna.Study":
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # trials are reported by automl itself, one line each
+    return optuna.create_study(
+        storage=make_storage(cfg.storage, run_dir), sampler=make_sampler(cfg, seed + worker_index, n_workers),
+        pruner=make_pruner(cfg), study_name=cfg.study_name, direction=direction, load_if_exists=True,
+    )
+
+
+def check_continuation(study: "optuna.Study", direction: str, metric: str, fingerprint: str, where: str) -> None:
+    """A study continued in the same run directory must search the same objective on the same data."""
+    attrs = study.user_attrs
+    if "metric" not in attrs:
+        study.set_user_attr("metric", metric)
+        study.set_user_attr("fingerprint", fingerprint)
+        return
+    if attrs["metric"] != metric or study.direction.name.lower() != direction:
+        raise ConfigError(
+            f"{where} holds a study that optimises {attrs['metric']!r}, not {metric!r}: use a new run_dir, or "
+            f"search.metric={attrs['metric']} to continue it"
+        )
+    if attrs.get("fingerprint") != fingerprint:
+        raise DataError(
+            f"{where} holds a study run on other data or another split (seed, sizes): use a new run_dir to "
+            "search this data, or the same data and settings to continue the study"
+        )
+
+
+def fail_interrupted_trials(study: "optuna.Study") -> int:
+    """Trials left RUNNING by a process that died cannot finish: record them as failed, with the reason."""
+    from optuna.trial import TrialState
+
+    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for t in stale:
+        study._storage.set_trial_user_attr(t._trial_id, FAIL_REASON, "interrupted: the process stopped mid-trial")
+        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+    if stale:
+        log.info("marked %d trial(s) interrupted by an earlier run as failed", len(stale))
+    return len(stale)
+
+
+class RunLock:
+    """One automl process per run directory at a time (workers of that process excepted)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / ".lock"
+        self.fd: Optional[int] = None
+
+    def __enter__(self) -> "RunLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self.fd)
+            self.fd = None
+            raise ConfigError(f"another automl process is running in {self.path.parent}: wait for it, or use "
+                              "another run_dir") from None
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None

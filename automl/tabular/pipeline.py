@@ -1,0 +1,214 @@
+"""The host's tabular pipeline: binary, multiclass and regression on one table."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+from automl.data.checks import check_table
+from automl.data.sources import load_table
+from automl.data.split import cv_folds, split_rows
+from automl.pipeline import Pipeline, Prepared
+from automl.specs import BINARY, MULTICLASS, REGRESSION, TABULAR_TASKS
+from automl.tabular.families import TabularInfo
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+    import optuna
+    import pandas as pd
+    import torch
+
+    from automl.config import RunConfig
+    from automl.plugins import PluginHost
+    from automl.specs import DomainSpec
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZES = (64, 128, 256, 512, 1024)
+
+
+class TabularPipeline(Pipeline):
+    """Tables with a target column. `search_class_weight` adds class weighting as a searched option."""
+
+    name = "tabular"
+
+    def __init__(self, search_class_weight: bool = False) -> None:
+        self.search_class_weight = search_class_weight
+
+    # -- host process ------------------------------------------------------------------------------------
+
+    def prepare(self, cfg: "RunConfig", host: "PluginHost", domain: "DomainSpec",
+                frame: "pd.DataFrame | None") -> Prepared:
+        import numpy as np
+
+        from automl.tabular.preprocessing import TabularPreprocessor
+
+        table = load_table(cfg, host, domain, frame)
+        checked = check_table(table, domain.tasks & TABULAR_TASKS)
+        task, y_raw = checked.task, checked.target
+        if task == BINARY:
+            y = (y_raw == checked.positive_class).to_numpy(dtype=np.float32, copy=True)
+        elif task == MULTICLASS:
+            lookup = {c: i for i, c in enumerate(checked.classes)}
+            y = y_raw.map(lookup).to_numpy(dtype=np.int64, copy=True)
+        else:
+            y = y_raw.to_numpy(dtype=np.float64, copy=True)
+        classification = task != REGRESSION
+        split = split_rows(y, cfg.data.test_size, cfg.data.val_size, cfg.seed, stratify=classification)
+
+        pre = TabularPreprocessor(checked.numeric, checked.categorical).fit(checked.features.iloc[split.train])
+        x_num, x_cat = pre.transform(checked.features)
+        state: dict[str, Any] = {
+            "preprocessor": pre,
+            "target": table.target,
+            "task": task,
+            "classes": checked.classes,
+            "positive_class": checked.positive_class,
+            "columns": {c: str(checked.features[c].dtype) for c in checked.features.columns},
+        }
+        if task == REGRESSION:
+            mean, std = float(y[split.train].mean()), float(y[split.train].std() or 1.0)
+            state.update(y_mean=mean, y_std=std)
+            y_train_space = ((y - mean) / std).astype(np.float32)
+        else:
+            y_train_space = y
+        n_classes = len(checked.classes) if task == MULTICLASS else (2 if task == BINARY else 0)
+        info = TabularInfo(
+            task=task, n_train=len(split.train), n_num=int(x_num.shape[1]), cardinalities=pre.cardinalities,
+            n_outputs=n_classes if task == MULTICLASS else 1, n_classes=n_classes,
+        )
+        folds = None
+        n_dev = len(split.train) + len(split.val)
+        if n_dev + len(split.test) < cfg.search.cv.below_rows:
+            folds = cv_folds(y, split.development, cfg.search.cv.folds, cfg.search.cv.repeats, cfg.seed,
+                             stratify=classification)
+            log.info("%d rows (< search.cv.below_rows=%d): each trial is scored by %d x %d-fold cross-validation "
+                     "on the %d development rows", n_dev + len(split.test), cfg.search.cv.below_rows,
+                     cfg.search.cv.repeats, cfg.search.cv.folds, n_dev)
+        log.info("%s: %d rows (train %d, validation %d, test %d), %d numeric and %d categorical features, task %s",
+                 table.name, len(y), len(split.train), len(split.val), len(split.test), len(checked.numeric),
+                 len(checked.categorical), task)
+        fingerprint = _fingerprint(checked.features.columns, table.target, task, split, y)
+        return Prepared(
+            info=info,
+            arrays={"x_num": x_num, "x_cat": x_cat, "y": y_train_space, "y_raw": y.astype(np.float64)},
+            train=split.train, val=split.val, test=split.test, folds=folds, state=state,
+            side={k: v.to_numpy() for k, v in checked.side.items()}, fingerprint=fingerprint,
+        )
+
+    # -- where trials run --------------------------------------------------------------------------------
+
+    def training_space(self, trial: "optuna.Trial", info: TabularInfo) -> dict[str, Any]:
+        sizes = [b for b in BATCH_SIZES if b <= max(BATCH_SIZES[0], info.n_train // 4)]
+        hp = {
+            "lr": trial.suggest_float("lr", 1e-4, 3e-2, log=True),
+            "weight_decay": trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True),
+            "batch_size": trial.suggest_categorical("batch_size", sizes),
+        }
+        if self.search_class_weight and info.task in (BINARY, MULTICLASS):
+            hp["class_weight"] = trial.suggest_categorical("class_weight", ["none", "balanced"])
+        return hp
+
+    def to_device(self, prepared: Prepared, device: "torch.device") -> dict[str, "torch.Tensor"]:
+        """Move the arrays to `device` once, and bind this pipeline to the prepared data's task."""
+        import numpy as np
+        import torch
+
+        a, info = prepared.arrays, prepared.info
+        self.task = info.task
+        self.y_mean, self.y_std = prepared.state.get("y_mean", 0.0), prepared.state.get("y_std", 1.0)
+        data = {
+            "x_num": torch.as_tensor(a["x_num"], device=device),
+            "x_cat": torch.as_tensor(a["x_cat"], device=device),
+            "y": torch.as_tensor(a["y"], device=device),
+        }
+        self.class_weight = None
+        if info.task in (BINARY, MULTICLASS):
+            counts = np.bincount(a["y"][prepared.train].astype(np.int64), minlength=max(2, info.n_classes))
+            weights = counts.sum() / (len(counts) * np.maximum(counts, 1))
+            self.class_weight = torch.as_tensor(weights, dtype=torch.float32, device=device)
+        return data
+
+    def train_batches(self, data: dict[str, "torch.Tensor"], rows: "torch.Tensor", batch_size: int,
+                      generator: "torch.Generator", model: Any = None) -> Iterator[tuple]:
+        import torch
+
+        perm = rows[torch.randperm(len(rows), generator=generator, device=rows.device)]
+        x_num, x_cat, y = data["x_num"], data["x_cat"], data["y"]
+        for start in range(0, len(perm), batch_size):
+            idx = perm[start:start + batch_size]
+            if len(idx) < 2:  # batch norm cannot train on one row
+                continue
+            yield x_num[idx], x_cat[idx], y[idx]
+
+    def loss(self, net: "torch.nn.Module", batch: tuple, params: dict[str, Any]) -> "torch.Tensor":
+        return tabular_loss(net(batch[0], batch[1]), batch[2], params, self.task, self.class_weight)
+
+    def predict(self, model: Any, data: dict[str, "torch.Tensor"], rows: "torch.Tensor", batch_size: int) -> "np.ndarray":
+        import torch
+
+        was_training = model.training
+        model.eval()
+        outs = []
+        with torch.inference_mode():
+            for start in range(0, len(rows), batch_size):
+                idx = rows[start:start + batch_size]
+                outs.append(model(data["x_num"][idx], data["x_cat"][idx]).float())
+        model.train(was_training)
+        logits = torch.cat(outs) if outs else torch.empty(0, 1)
+        scores = outputs_to_scores(logits, self.task).cpu().numpy()
+        return scores * self.y_std + self.y_mean if self.task == REGRESSION else scores
+
+    def targets(self, prepared: Prepared, rows: "np.ndarray") -> "np.ndarray":
+        y = prepared.arrays["y_raw"][rows]
+        return y if prepared.info.task == REGRESSION else y.astype(int)
+
+    # -- artifacts ---------------------------------------------------------------------------------------
+
+    def save_predictor(self, directory: str, prepared: Prepared, family: str, params: dict[str, Any],
+                       state_dict: dict[str, "torch.Tensor"], extra: dict[str, Any]) -> None:
+        from automl.tabular.predictor import save_tabular_predictor
+
+        save_tabular_predictor(directory, prepared, family, params, state_dict, extra)
+
+    def load_predictor(self, directory: str, meta: dict[str, Any], host: "PluginHost") -> Any:
+        from automl.tabular.predictor import TabularPredictor
+
+        return TabularPredictor.load(directory, meta, host)
+
+
+def tabular_loss(logits: "torch.Tensor", y: "torch.Tensor", params: dict[str, Any], task: str,
+                 class_weight: "torch.Tensor | None") -> "torch.Tensor":
+    """The host's training objective for tabular networks (shared by the fast engine and TabularModule)."""
+    import torch.nn.functional as F
+
+    balanced = params.get("class_weight") == "balanced" and class_weight is not None
+    if task == BINARY:
+        pos_weight = (class_weight[1] / class_weight[0]) if balanced else None
+        return F.binary_cross_entropy_with_logits(logits.squeeze(-1), y, pos_weight=pos_weight)
+    if task == MULTICLASS:
+        return F.cross_entropy(logits, y, weight=class_weight if balanced else None)
+    return F.mse_loss(logits.squeeze(-1), y)
+
+
+def outputs_to_scores(logits: "torch.Tensor", task: str) -> "torch.Tensor":
+    if task == BINARY:
+        return logits.squeeze(-1).sigmoid()
+    if task == MULTICLASS:
+        return logits.softmax(-1)
+    return logits.squeeze(-1)
+
+
+def _fingerprint(columns: Any, target: str, task: str, split: Any, y: "np.ndarray") -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps([list(map(str, columns)), target, task]).encode())
+    for part in (split.train, split.val, split.test, y):
+        h.update(part.tobytes())
+    return h.hexdigest()[:16]
+
+
+def predictor_path(run_dir: str) -> Path:
+    return Path(run_dir) / "predictor"

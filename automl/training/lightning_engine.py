@@ -1,0 +1,146 @@
+"""The Lightning engine: each trial is a lean `lightning.Trainer.fit`.
+
+Chosen with `trainer.engine=lightning`. The Trainer runs without checkpoint files, loggers, progress bars or
+model summaries; batches are still index slices of device-resident tensors (an iterable, not a DataLoader
+with workers). Pruning is Optuna's own `PyTorchLightningPruningCallback`, early stopping Lightning's
+`EarlyStopping`, both watching the validation objective that `_ValidationObjective` logs each epoch.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from typing import TYPE_CHECKING, Any, Optional
+
+import lightning.pytorch as pl
+from lightning.pytorch.callbacks import Callback, EarlyStopping
+
+from automl.training.fast import Diverged, FitResult
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+    import optuna
+    import torch
+
+    from automl.config import TrainerConfig
+    from automl.pipeline import Pipeline
+    from automl.specs import MetricSpec
+
+MONITOR = "val_objective"
+
+# Lightning announces accelerators and tips on every fit; one study prints thousands of these lines.
+for _name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda",
+              "lightning.fabric.utilities.rank_zero"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
+warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+warnings.filterwarnings("ignore", message=".*`training_step` returned `None`.*")
+
+
+class _Epochs:
+    """A fresh permutation of index-slice batches per epoch, sized for Lightning's progress tracking."""
+
+    def __init__(self, pipeline: "Pipeline", data: dict, rows: "torch.Tensor", batch_size: int,
+                 generator: "torch.Generator", model: Any) -> None:
+        self.args = (data, rows, batch_size, generator, model)
+        self.pipeline = pipeline
+        self.n = max(1, len(rows) // batch_size + (len(rows) % batch_size >= 2))
+
+    def __iter__(self):
+        return iter(self.pipeline.train_batches(*self.args))
+
+    def __len__(self) -> int:
+        return self.n
+
+
+class _FixedBatches:
+    """One loader's batches (a bare list would read as one loader per item)."""
+
+    def __init__(self, batches: list) -> None:
+        self.batches = batches
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+class _ValidationObjective(Callback):
+    """Computes the objective on all validation rows and logs it; keeps the best epoch's weights."""
+
+    def __init__(self, pipeline: "Pipeline", data: dict, rows: "torch.Tensor", y: "np.ndarray",
+                 objective: "MetricSpec", batch_size: int) -> None:
+        self.pipeline, self.data, self.rows, self.y = pipeline, data, rows, y
+        self.objective, self.batch_size = objective, batch_size
+        self.maximize = objective.direction == "maximize"
+        self.history: list[float] = []
+        self.best_state: Optional[dict] = None
+        self.best_epoch = 0
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        import numpy as np
+
+        scores = self.pipeline.predict(pl_module, self.data, self.rows, self.batch_size)
+        if not np.isfinite(scores).all():
+            raise Diverged(f"validation predictions are not finite in epoch {trainer.current_epoch}")
+        value = float(self.objective.fn(self.y, scores))
+        best = max(self.history, default=-np.inf) if self.maximize else min(self.history, default=np.inf)
+        self.history.append(value)
+        if (value > best) if self.maximize else (value < best):
+            self.best_epoch = trainer.current_epoch + 1
+            self.best_state = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
+        pl_module.log(MONITOR, value, prog_bar=False)
+
+
+def fit_lightning(
+    module: pl.LightningModule,
+    pipeline: "Pipeline",
+    data: dict[str, "torch.Tensor"],
+    train_rows: "torch.Tensor",
+    val_rows: "torch.Tensor",
+    y_val: "np.ndarray",
+    hp: dict[str, Any],
+    trainer_cfg: "TrainerConfig",
+    objective: "MetricSpec",
+    seed: int,
+    trial: "Optional[optuna.Trial]" = None,
+) -> FitResult:
+    import torch
+
+    start = time.perf_counter()
+    device = train_rows.device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    val_metric = _ValidationObjective(pipeline, data, val_rows, y_val, objective, trainer_cfg.eval_batch_size)
+    mode = "max" if objective.direction == "maximize" else "min"
+    callbacks: list[Callback] = [
+        val_metric, EarlyStopping(MONITOR, patience=trainer_cfg.patience, mode=mode, check_finite=True),
+    ]
+    if trial is not None:
+        from optuna_integration import PyTorchLightningPruningCallback
+
+        callbacks.append(PyTorchLightningPruningCallback(trial, monitor=MONITOR))
+    bf16 = device.type == "cuda" and trainer_cfg.precision in ("auto", "bf16") and torch.cuda.is_bf16_supported()
+    trainer = pl.Trainer(
+        max_epochs=trainer_cfg.max_epochs, accelerator="gpu" if device.type == "cuda" else device.type,
+        devices=[device.index or 0] if device.type == "cuda" else 1,
+        precision="bf16-mixed" if bf16 else "32-true", logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0, callbacks=callbacks,
+    )
+    val_batches = _FixedBatches(_val_batches(pipeline, data, val_rows, trainer_cfg.eval_batch_size))
+    trainer.fit(module, train_dataloaders=_Epochs(pipeline, data, train_rows, hp["batch_size"], generator, module),
+                val_dataloaders=val_batches)
+    if val_metric.best_state is None:
+        raise Diverged("no validation epoch completed")
+    best = max(val_metric.history) if mode == "max" else min(val_metric.history)
+    return FitResult(best, val_metric.best_epoch, len(val_metric.history), val_metric.best_state,
+                     val_metric.history, time.perf_counter() - start, 0.0)
+
+
+def _val_batches(pipeline: "Pipeline", data: dict, rows: "torch.Tensor", batch_size: int) -> list:
+    """Validation rows in large, ordered slices (the module's `validation_step` logs its loss on them)."""
+    import torch
+
+    g = torch.Generator(device=rows.device).manual_seed(0)
+    return list(pipeline.train_batches(data, rows, batch_size, g, None))
