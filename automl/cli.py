@@ -1,0 +1,101 @@
+"""The `automl` command.
+
+    automl [KEY=VALUE ...] [--multirun]     a search, configured by Hydra overrides
+    automl plugins [--check] [--json]       installed plugins, what they register, load errors
+    automl new-plugin NAME [--dir PATH]     render the plugin template
+
+Start-up stays light: nothing here imports torch, pandas or Lightning before a search actually runs, so
+`automl --help` and `automl plugins` answer in well under two seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Optional
+
+from automl.errors import AutoMLError
+
+log = logging.getLogger("automl")
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args[:1] == ["plugins"]:
+            from automl.commands.plugins import plugins_command
+
+            return plugins_command(args[1:])
+        if args[:1] == ["new-plugin"]:
+            from automl.commands.new_plugin import new_plugin_command
+
+            return new_plugin_command(args[1:])
+        if args[:1] == ["worker"]:
+            from automl.search.worker import worker_main
+
+            return worker_main(args[1:])
+        return _search(args)
+    except AutoMLError as exc:
+        return _fail(exc, debug=_debug_requested(args))
+    except KeyboardInterrupt:
+        print("automl: interrupted; the study keeps every finished trial: run the same command to continue",
+              file=sys.stderr)
+        return 130
+
+
+def _debug_requested(args: list[str]) -> bool:
+    return os.environ.get("AUTOML_DEBUG") == "1" or "debug=true" in args
+
+
+def _fail(exc: AutoMLError, debug: bool) -> int:
+    if debug:
+        import traceback
+
+        traceback.print_exception(exc)
+    print(f"automl: error: {exc}", file=sys.stderr)
+    return 2
+
+
+def _search(args: list[str]) -> int:
+    import hydra
+
+    from automl.compose import CONFIG_MODULE, CONFIG_NAME, rewrite_domain_args, searchpath_override
+    from automl.plugins import PluginHost
+
+    host = PluginHost()
+    overrides = rewrite_domain_args(args, host) + searchpath_override(host)
+
+    def task(dict_cfg) -> None:  # noqa: ANN001 - Hydra passes a DictConfig
+        from hydra.core.hydra_config import HydraConfig
+
+        from automl.config import RunConfig
+        from automl.run import run
+
+        try:
+            cfg = RunConfig.from_container(dict_cfg)
+            cfg.run_dir = HydraConfig.get().runtime.output_dir  # per job under --multirun
+            result = run(cfg, host)
+        except AutoMLError as exc:
+            raise SystemExit(_fail(exc, debug=_debug_requested(args) or bool(dict_cfg.get("debug")))) from None
+        _print_summary(result)
+
+    hydra_main = hydra.main(version_base=None, config_path=f"pkg://{CONFIG_MODULE}", config_name=CONFIG_NAME)(task)
+    saved = sys.argv
+    sys.argv = ["automl", *overrides]
+    try:
+        hydra_main()
+    finally:
+        sys.argv = saved
+    return 0
+
+
+def _print_summary(result) -> None:  # noqa: ANN001
+    metrics = {k: v for k, v in result.test_metrics.items() if isinstance(v, float)}
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in list(metrics.items())[:6])
+    print(f"best {result.family} (validation {result.metric} {result.best_value:.4f}); test: {shown}")
+    print(f"results in {result.run_dir}: leaderboard.csv, metrics.json, predictor/")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
