@@ -38,6 +38,8 @@ def automl_register_domains() -> list[DomainSpec]:
                 MULTICLASS: ("log_loss", "accuracy", "macro_f1", "roc_auc"),
                 REGRESSION: ("rmse", "mae", "r2"),
             },
+            # ft_transformer costs 5-100x an MLP per step on a CPU; ask for it with search.families=[...]
+            families=("mlp", "dcn"),
             default_dataset="churn",
         )
     ]

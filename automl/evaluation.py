@@ -40,13 +40,9 @@ class Evaluation:
 
     def compute(self, y: "np.ndarray", p: "np.ndarray") -> dict[str, float]:
         """The domain's standard metrics on one set of predictions (NaN where undefined)."""
-        out = {}
-        for m in self.metric_specs:
-            try:
-                out[m.name] = float(m.fn(y, p))
-            except ValueError:
-                out[m.name] = float("nan")
-        return out
+        from automl.metrics import compute_metrics
+
+        return compute_metrics(self.metric_specs, y, p)
 
     def recompute(self) -> None:
         """Refresh the standard test metrics after `p_test` changed (e.g. after calibration)."""
@@ -54,3 +50,31 @@ class Evaluation:
 
     def path(self, name: str) -> Path:
         return self.run_dir / name
+
+
+def bootstrap_ci(
+    fn: Any, y: "np.ndarray", p: "np.ndarray", n_boot: int = 1000, alpha: float = 0.05, seed: int = 0,
+    stratified: bool = True,
+) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of `fn(y, p)` over rows resampled with replacement.
+
+    Resampling within each class (stratified) keeps every replicate computable for rare outcomes;
+    replicates where the metric is undefined are skipped. Returns (low, high), NaN if none was defined.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    groups = [np.flatnonzero(y == c) for c in np.unique(y)] if stratified else [np.arange(len(y))]
+    values = []
+    for _ in range(n_boot):
+        idx = np.concatenate([rng.choice(g, size=len(g), replace=True) for g in groups])
+        try:
+            v = float(fn(y[idx], p[idx]))
+        except ValueError:
+            continue
+        if np.isfinite(v):
+            values.append(v)
+    if not values:
+        return float("nan"), float("nan")
+    lo, hi = np.quantile(values, [alpha / 2, 1 - alpha / 2])
+    return float(lo), float(hi)

@@ -15,6 +15,17 @@ if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
 
+def compute_metrics(specs: "list[MetricSpec]", y: "np.ndarray", p: "np.ndarray") -> dict[str, float]:
+    """Every metric on one set of predictions; a metric undefined on them (one class present) gives NaN."""
+    out = {}
+    for m in specs:
+        try:
+            out[m.name] = float(m.fn(y, p))
+        except ValueError:
+            out[m.name] = float("nan")
+    return out
+
+
 def _labels(p: "np.ndarray") -> "np.ndarray":
     """Predicted labels: argmax of a probability matrix, or P(positive) >= 0.5."""
     return p.argmax(axis=1) if p.ndim == 2 else (p >= 0.5).astype(int)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from automl.config import RunConfig
     from automl.plugins import PluginHost
-    from automl.specs import DataInfo, DomainSpec, MetricSpec
+    from automl.specs import DataInfo, DomainSpec
 
 
 @dataclass
@@ -65,6 +65,10 @@ class Pipeline(ABC):
     # -- where trials run --------------------------------------------------------------------------------
 
     @abstractmethod
+    def training_space(self, trial: Any, info: "DataInfo") -> dict[str, Any]:
+        """Training hyperparameters searched for every family (learning rate, batch size...)."""
+
+    @abstractmethod
     def to_device(self, prepared: Prepared, device: "torch.device") -> dict[str, "torch.Tensor"]:
         """Tensors for training and evaluation, moved to `device` once."""
 
@@ -86,18 +90,6 @@ class Pipeline(ABC):
     @abstractmethod
     def targets(self, prepared: Prepared, rows: "np.ndarray") -> "np.ndarray":
         """True targets for `rows`, in the form the metrics take."""
-
-    def evaluate(
-        self, y_true: "np.ndarray", y_score: "np.ndarray", metrics: list["MetricSpec"]
-    ) -> dict[str, float]:
-        """Every metric on one set of predictions; a metric that cannot be computed gives NaN."""
-        out = {}
-        for m in metrics:
-            try:
-                out[m.name] = float(m.fn(y_true, y_score))
-            except ValueError:
-                out[m.name] = float("nan")
-        return out
 
     # -- artifacts ---------------------------------------------------------------------------------------
 

@@ -86,7 +86,8 @@ def make_pipeline(domain: "DomainSpec", options: Any) -> "Pipeline":
 
 
 def plan_search(cfg: "RunConfig", host: "PluginHost", domain: "DomainSpec", options: Any, pipeline: "Pipeline",
-                task: str) -> Plan:
+                info: Any) -> Plan:
+    task = info.task
     if task not in domain.metrics:
         raise ConfigError(f"domain {domain.name!r} does not serve {task} tasks (it serves "
                           f"{', '.join(sorted(domain.metrics))})")
@@ -101,7 +102,7 @@ def plan_search(cfg: "RunConfig", host: "PluginHost", domain: "DomainSpec", opti
         metrics.append(objective)
 
     allowed = [f for f in host.model_families if task in f.tasks]
-    if domain.families is not None:
+    if domain.families is not None and not cfg.search.families:
         allowed = [f for f in allowed if f.name in domain.families]
     if cfg.search.families:
         names = {f.name for f in allowed}
@@ -110,9 +111,13 @@ def plan_search(cfg: "RunConfig", host: "PluginHost", domain: "DomainSpec", opti
             raise ConfigError(f"search.families names {unknown[0]!r}, which domain {domain.name!r} cannot use for "
                               f"{task} tasks: available are {', '.join(sorted(names)) or 'none'}")
         allowed = [f for f in allowed if f.name in cfg.search.families]
+    declined = [f.name for f in allowed if f.accepts is not None and not f.accepts(info)]
+    if declined:
+        log.info("left out of this search (they decline data of this shape): %s", ", ".join(declined))
+        allowed = [f for f in allowed if f.name not in declined]
     if not allowed:
-        raise ConfigError(f"no model family can serve {task} tasks in domain {domain.name!r}: install a plugin "
-                          "that provides one (`automl plugins` lists the families)")
+        raise ConfigError(f"no model family can serve {task} tasks in domain {domain.name!r} on this data: install "
+                          "a plugin that provides one (`automl plugins` lists the families)")
     return Plan(domain, options, pipeline, objective, metrics, allowed)
 
 
@@ -141,7 +146,7 @@ def run(cfg: "RunConfig", host: Optional["PluginHost"] = None, frame: "pd.DataFr
     started = time.perf_counter()
     with RunLock(run_dir):
         prepared = pipeline.prepare(cfg, host, domain, frame)
-        plan = plan_search(cfg, host, domain, options, pipeline, prepared.info.task)
+        plan = plan_search(cfg, host, domain, options, pipeline, prepared.info)
         from automl.search.execute import execute_search
 
         outcome = execute_search(cfg, host, plan, prepared, run_dir)

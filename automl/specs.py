@@ -55,7 +55,8 @@ class DatasetSpec:
 
     `drop_columns` maps each column removed before training to the reason (row numbers, identifiers,
     leakage), so the spec documents itself. `id_columns` are identifiers: dropped and never written to the
-    run directory. `sensitive` names attributes for fairness reporting.
+    run directory. `sensitive` names attributes for fairness reporting. `group_column` keeps related rows
+    (one patient's samples) together in train, validation or test.
     """
 
     name: str
@@ -69,6 +70,8 @@ class DatasetSpec:
     drop_columns: Mapping[str, str] = field(default_factory=dict)
     id_columns: tuple[str, ...] = ()
     sensitive: tuple[str, ...] = ()
+    #: Rows sharing this column's value stay on one side of every split (e.g. several samples of a patient).
+    group_column: str | None = None
 
     def __post_init__(self) -> None:
         _check_name("dataset", self.name)
@@ -118,6 +121,8 @@ class ModelFamily:
     network: Callable[[dict, DataInfo], "nn.Module"] | None = None
     build: Callable[[dict, DataInfo], Any] | None = None
     description: str = ""
+    #: Optional `accepts(info) -> bool`: False leaves the family out of a study (e.g. too many features).
+    accepts: Callable[[DataInfo], bool] | None = None
 
     def __post_init__(self) -> None:
         _check_name("model family", self.name)

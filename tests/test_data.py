@@ -185,3 +185,21 @@ def test_preprocessor_round_trips_without_pickle(tmp_path, credit_frame):
     loaded = TabularPreprocessor.load(str(tmp_path / "p.skops"))
     a, b = pre.transform(frame.head(50)), loaded.transform(frame.head(50))
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+
+
+def test_grouped_split_keeps_each_group_on_one_side():
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(150), 3)  # three samples per patient
+    y = np.repeat(rng.integers(0, 2, 150), 3)
+    split = split_rows(y, 0.2, 0.2, seed=0, stratify=True, groups=groups)
+    sides = [set(groups[split.train]), set(groups[split.val]), set(groups[split.test])]
+    assert not (sides[0] & sides[1]) and not (sides[0] & sides[2]) and not (sides[1] & sides[2])
+    assert 0.15 < len(split.test) / len(y) < 0.25
+    for train, val in cv_folds(y, split.development, 3, 2, 0, True, groups=groups):
+        assert not set(groups[train]) & set(groups[val])
+
+
+def test_group_column_is_not_a_feature():
+    frame = pd.DataFrame({"y": [0, 1] * 20, "patient": np.repeat(np.arange(10), 4), "x": range(40)})
+    checked = _check(frame, group_column="patient")
+    assert "patient" not in checked.features.columns and checked.groups.nunique() == 10

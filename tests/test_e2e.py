@@ -67,7 +67,7 @@ def test_cli_multirun(automl_cli, tmp_path):
 def test_cli_plugins_lists_the_builtin_plugin(automl_cli, tmp_path):
     proc = _run([automl_cli, "plugins"], cwd=tmp_path)
     assert proc.stdout.startswith("builtin")
-    for part in ("domains: tabular", "datasets: ames, churn, penguins", "mlp", "roc_auc"):
+    for part in ("domains: tabular", "datasets: ames, churn, penguins", "dcn, ft_transformer, mlp", "roc_auc"):
         assert part in proc.stdout
     data = json.loads(_run([automl_cli, "plugins", "--json"], cwd=tmp_path).stdout)
     assert data[0]["name"] == "builtin" and "tabular" in data[0]["registered"]["domains"]

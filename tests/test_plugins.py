@@ -37,7 +37,7 @@ def test_builtin_plugin_registers_through_the_same_hooks(host):
     assert {"churn", "penguins", "ames"} <= set(host.datasets.names())
     assert "mlp" in host.model_families
     assert {"roc_auc", "log_loss", "rmse"} <= set(host.metrics.names())
-    assert info.registered["model_families"] == ["mlp"]
+    assert info.registered["model_families"] == ["mlp", "ft_transformer", "dcn"]
     assert host.datasets.owner("churn") == "builtin"
 
 

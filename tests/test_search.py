@@ -174,3 +174,16 @@ def test_multiclass_and_regression(tmp_path, dataset, metric):
         assert predictor.predict_proba(rows).shape == (5, 3)
     else:
         assert out.dtype.kind == "f" and (out > 10_000).all()  # sale prices in dollars, not standardised
+
+
+def test_family_is_a_searched_choice_in_one_study(tmp_path, credit_frame):
+    result = _automl("search.n_trials=6", "trainer.max_epochs=1", families="[mlp,dcn,ft_transformer]").fit(
+        data=credit_frame.drop(columns=["rownames"]), target="Status", run_dir=tmp_path)
+    board = result.leaderboard
+    assert board.family.nunique() >= 2
+    assert board["param.family"].notna().all()
+    # each family's architecture parameters are namespaced and only set on its own trials
+    for fam in board.family.unique():
+        own = [c for c in board.columns if c.startswith(f"param.{fam}.")]
+        assert own and board.loc[board.family == fam, own].notna().any(axis=None)
+        assert board.loc[board.family != fam, own].isna().all(axis=None)

@@ -38,6 +38,7 @@ class CheckedTable:
     classes: Optional[list[Any]] = None
     positive_class: Any = None
     side: dict[str, "pd.Series"] = field(default_factory=dict)  # sensitive attributes, aligned with rows
+    groups: Optional["pd.Series"] = None  # split groups, aligned with rows, never a feature
     dropped_rows: int = 0
 
 
@@ -61,6 +62,11 @@ def check_table(table: "Table", tasks: frozenset[str]) -> CheckedTable:
                         f"columns are {_columns(df)}")
     for col in table.sensitive:
         _require_column(df, col, "data.sensitive", where)
+    if table.group_column:
+        _require_column(df, table.group_column, "data.group_column", where)
+        if df[table.group_column].isna().any():
+            raise DataError(f"data.group_column={table.group_column!r} is missing in some rows: every row needs "
+                            "a group to be split honestly")
     if table.target in table.id_columns or table.target in table.sensitive:
         raise DataError(f"the target {table.target!r} cannot also be an identifier or sensitive column")
 
@@ -89,7 +95,10 @@ def check_table(table: "Table", tasks: frozenset[str]) -> CheckedTable:
             positive = _positive_class(y, classes, table.positive_class, table.target)
 
     side = {c: df[c].reset_index(drop=True) for c in table.sensitive}
+    groups = df[table.group_column].reset_index(drop=True) if table.group_column else None
     drop = set(table.drop_columns) | set(table.id_columns) | set(table.sensitive) | {table.target}
+    if table.group_column:
+        drop.add(table.group_column)
     features = df[[c for c in df.columns if c not in drop]]
     if features.shape[1] == 0:
         raise DataError(f"{where} has no feature columns left after dropping the target and {sorted(drop - {table.target})}")
@@ -104,6 +113,7 @@ def check_table(table: "Table", tasks: frozenset[str]) -> CheckedTable:
         classes=classes,
         positive_class=positive,
         side=side,
+        groups=groups,
         dropped_rows=missing,
     )
 

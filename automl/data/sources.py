@@ -35,6 +35,7 @@ class Table:
     drop_columns: dict[str, str] = field(default_factory=dict)
     id_columns: list[str] = field(default_factory=list)
     sensitive: list[str] = field(default_factory=list)
+    group_column: Optional[str] = None
 
 
 def load_table(
@@ -68,6 +69,7 @@ def load_table(
             drop_columns=dict(spec.drop_columns),
             id_columns=list(spec.id_columns),
             sensitive=list(spec.sensitive),
+            group_column=spec.group_column,
         )
     # The config adds to what the spec says; it never silently removes.
     for col in d.drop_columns:
@@ -77,6 +79,8 @@ def load_table(
         table.sensitive.append(d.sensitive)
     if d.positive_class is not None:
         table.positive_class = d.positive_class
+    if d.group_column:
+        table.group_column = d.group_column
     if cfg.domain.task != "auto":
         table.task = cfg.domain.task
     return table

@@ -78,3 +78,81 @@ class MLPNet(nn.Module):
 
     def forward(self, x_num: torch.Tensor, x_cat: torch.Tensor) -> torch.Tensor:
         return self.head(self.blocks(self.input(x_num, x_cat)))
+
+
+class FeatureTokenizer(nn.Module):
+    """One d-dimensional token per feature (numeric: value x weight + bias; categorical: embedding + bias)."""
+
+    def __init__(self, n_num: int, cardinalities: tuple[int, ...], d_token: int) -> None:
+        super().__init__()
+        self.num_weight = nn.Parameter(torch.empty(n_num, d_token))
+        self.num_bias = nn.Parameter(torch.empty(n_num, d_token))
+        self.embeddings = nn.ModuleList(nn.Embedding(c, d_token) for c in cardinalities)
+        self.cat_bias = nn.Parameter(torch.empty(len(cardinalities), d_token))
+        for p in (self.num_weight, self.num_bias, self.cat_bias):
+            nn.init.uniform_(p, -1 / math.sqrt(d_token), 1 / math.sqrt(d_token))
+
+    def forward(self, x_num: torch.Tensor, x_cat: torch.Tensor) -> torch.Tensor:
+        tokens = [x_num.unsqueeze(-1) * self.num_weight + self.num_bias]
+        if len(self.embeddings):
+            cats = torch.stack([emb(x_cat[:, i]) for i, emb in enumerate(self.embeddings)], dim=1)
+            tokens.append(cats + self.cat_bias)
+        return torch.cat(tokens, dim=1)
+
+
+class FTTransformer(nn.Module):
+    """Feature-token transformer (Gorishniy et al., 2021): features as tokens, a [CLS] token read out."""
+
+    def __init__(self, n_num: int, cardinalities: tuple[int, ...], n_outputs: int, d_token: int, n_heads: int,
+                 n_blocks: int, ffn_factor: float, attention_dropout: float, ffn_dropout: float) -> None:
+        super().__init__()
+        self.tokenizer = FeatureTokenizer(n_num, cardinalities, d_token)
+        self.cls = nn.Parameter(torch.zeros(1, 1, d_token))
+        layer = nn.TransformerEncoderLayer(
+            d_token, n_heads, dim_feedforward=max(8, int(d_token * ffn_factor)), dropout=ffn_dropout,
+            activation="gelu", batch_first=True, norm_first=True,
+        )
+        layer.self_attn.dropout = attention_dropout
+        self.encoder = nn.TransformerEncoder(layer, n_blocks, enable_nested_tensor=False)
+        self.head = nn.Sequential(nn.LayerNorm(d_token), nn.ReLU(), nn.Linear(d_token, n_outputs))
+
+    def forward(self, x_num: torch.Tensor, x_cat: torch.Tensor) -> torch.Tensor:
+        tokens = self.tokenizer(x_num, x_cat)
+        tokens = torch.cat([self.cls.expand(len(tokens), -1, -1), tokens], dim=1)
+        return self.head(self.encoder(tokens)[:, 0])
+
+
+class CrossLayer(nn.Module):
+    """DCN-v2 cross layer: x_{l+1} = x_0 * (W x_l + b) + x_l."""
+
+    def __init__(self, d: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(d, d)
+
+    def forward(self, x0: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return x0 * self.linear(x) + x
+
+
+class DCNv2(nn.Module):
+    """Deep & Cross Network v2 (Wang et al., 2021): explicit feature crosses beside a deep tower."""
+
+    def __init__(self, n_num: int, cardinalities: tuple[int, ...], n_outputs: int, n_cross: int,
+                 deep_widths: list[int], dropout: float) -> None:
+        super().__init__()
+        self.input = FeatureInput(n_num, cardinalities)
+        d = self.input.out_features
+        self.cross = nn.ModuleList(CrossLayer(d) for _ in range(n_cross))
+        deep, width = [], d
+        for w in deep_widths:
+            deep += [nn.Linear(width, w), nn.ReLU(), nn.Dropout(dropout)]
+            width = w
+        self.deep = nn.Sequential(*deep)
+        self.head = nn.Linear(d + (width if deep_widths else 0), n_outputs)
+
+    def forward(self, x_num: torch.Tensor, x_cat: torch.Tensor) -> torch.Tensor:
+        x0 = self.input(x_num, x_cat)
+        x = x0
+        for layer in self.cross:
+            x = layer(x0, x)
+        parts = [x, self.deep(x0)] if len(self.deep) else [x]
+        return self.head(torch.cat(parts, dim=1))

@@ -57,7 +57,9 @@ class TabularPipeline(Pipeline):
         else:
             y = y_raw.to_numpy(dtype=np.float64, copy=True)
         classification = task != REGRESSION
-        split = split_rows(y, cfg.data.test_size, cfg.data.val_size, cfg.seed, stratify=classification)
+        groups = checked.groups.to_numpy() if checked.groups is not None else None
+        split = split_rows(y, cfg.data.test_size, cfg.data.val_size, cfg.seed, stratify=classification,
+                           groups=groups)
 
         pre = TabularPreprocessor(checked.numeric, checked.categorical).fit(checked.features.iloc[split.train])
         x_num, x_cat = pre.transform(checked.features)
@@ -84,7 +86,7 @@ class TabularPipeline(Pipeline):
         n_dev = len(split.train) + len(split.val)
         if n_dev + len(split.test) < cfg.search.cv.below_rows:
             folds = cv_folds(y, split.development, cfg.search.cv.folds, cfg.search.cv.repeats, cfg.seed,
-                             stratify=classification)
+                             stratify=classification, groups=groups)
             log.info("%d rows (< search.cv.below_rows=%d): each trial is scored by %d x %d-fold cross-validation "
                      "on the %d development rows", n_dev + len(split.test), cfg.search.cv.below_rows,
                      cfg.search.cv.repeats, cfg.search.cv.folds, n_dev)

@@ -110,6 +110,10 @@ class TabularPredictor:
         scores = outputs_to_scores(logits, self.task).numpy()
         if self.task == REGRESSION:
             scores = scores * self.meta["y_std"] + self.meta["y_mean"]
+        if self.task == BINARY and self.meta.get("calibration"):
+            from automl.tabular.calibration import apply_calibration
+
+            scores = apply_calibration(scores, self.meta["calibration"])
         return scores
 
     def predict_proba(self, rows: "pd.DataFrame") -> "pd.DataFrame":
