@@ -145,11 +145,19 @@ def run(cfg: "RunConfig", host: Optional["PluginHost"] = None, frame: "pd.DataFr
     run_dir = resolve_run_dir(cfg)
     started = time.perf_counter()
     with RunLock(run_dir):
-        prepared = pipeline.prepare(cfg, host, domain, frame)
-        plan = plan_search(cfg, host, domain, options, pipeline, prepared.info)
         from automl.search.execute import execute_search
+        from automl.search.workers import WorkerPool, resolve_workers
 
-        outcome = execute_search(cfg, host, plan, prepared, run_dir)
+        n_workers = resolve_workers(cfg, host)
+        # Started first: its imports (torch, plugins) overlap the data loading below.
+        pool = WorkerPool(n_workers) if n_workers else None
+        try:
+            prepared = pipeline.prepare(cfg, host, domain, frame)
+            plan = plan_search(cfg, host, domain, options, pipeline, prepared.info)
+            outcome = execute_search(cfg, host, plan, prepared, run_dir, pool)
+        finally:
+            if pool is not None:
+                pool.close()
         from automl.artifacts import write_leaderboard, write_metrics
 
         leaderboard = write_leaderboard(outcome.trials, run_dir)

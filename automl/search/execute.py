@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
+    from automl.search.workers import WorkerPool
+
     from automl.config import RunConfig
     from automl.pipeline import Prepared
     from automl.plugins import PluginHost
@@ -49,45 +51,68 @@ def choose_device(accelerator: str) -> "torch.device":
 
 
 def execute_search(cfg: "RunConfig", host: "PluginHost", plan: "Plan", prepared: "Prepared",
-                   run_dir: Path) -> SearchOutcome:
-    """In-process search: this process trains every trial."""
-    import torch
-
+                   run_dir: Path, pool: "WorkerPool | None" = None) -> SearchOutcome:
+    """Run this invocation's trials (in worker processes when `pool` is given, else here), then finalize."""
     from automl.progress import StudyProgress
-    from automl.run import require_completed
-    from automl.search.finalize import finalize
-    from automl.search.objective import Objective, SearchContext
     from automl.search.study import check_continuation, fail_interrupted_trials, open_study
 
-    if cfg.trainer.threads:
-        torch.set_num_threads(cfg.trainer.threads)
-    device = choose_device(cfg.trainer.accelerator)
     study = open_study(cfg.search, run_dir, plan.objective.direction, cfg.seed)
     check_continuation(study, plan.objective.direction, plan.objective.name, prepared.fingerprint, str(run_dir))
     if cfg.search.storage is None:  # our own file, under our run lock: RUNNING trials are leftovers
         fail_interrupted_trials(study)
     n_before = len(study.trials)
-    ctx = SearchContext.build(cfg, host, plan.domain, plan.pipeline, prepared, plan.families, plan.objective,
-                              run_dir, device)
-    log.info("searching %s over %s on %s (%s trials%s), objective %s; study %s", plan.domain.name,
-             ", ".join(f.name for f in plan.families), device, cfg.search.n_trials or "unlimited",
+    where = f"{pool.n_workers} worker process(es)" if pool else "this process"
+    log.info("searching %s over %s in %s (%s trials%s), objective %s; study %s", plan.domain.name,
+             ", ".join(f.name for f in plan.families), where, cfg.search.n_trials or "unlimited",
              f", {cfg.search.timeout:g} s" if cfg.search.timeout else "", plan.objective.name,
              "continued" if n_before else "new")
     progress = StudyProgress(cfg.search.n_trials, cfg.search.timeout, plan.objective.direction, plan.objective.name)
+    try:
+        if pool is not None:
+            final = _with_workers(cfg, plan, prepared, run_dir, pool, progress)
+        else:
+            final = _in_process(cfg, host, plan, prepared, run_dir, study, progress)
+    finally:
+        progress.close()
+    trials = study.get_trials(deepcopy=False)
+    return SearchOutcome(trials, len(trials) - n_before, final["number"], final["value"], final["params"],
+                         final["family"], final["test_metrics"])
+
+
+def _with_workers(cfg: "RunConfig", plan: "Plan", prepared: "Prepared", run_dir: Path, pool: "WorkerPool",
+                  progress: Any) -> dict[str, Any]:
+    from automl.search.worker import Job
+
+    job = Job(cfg=cfg, plan_names={"objective": plan.objective.name, "families": [f.name for f in plan.families]},
+              prepared=prepared, run_dir=str(run_dir), n_workers=pool.n_workers, n_trials=cfg.search.n_trials,
+              timeout=cfg.search.timeout, counter=pool.counter_path())
+    pool.submit(job)
+    return pool.follow(lambda e: progress.trial_done(e["number"], e["state"], e["value"], e.get("attrs", {})))
+
+
+def _in_process(cfg: "RunConfig", host: "PluginHost", plan: "Plan", prepared: "Prepared", run_dir: Path,
+                study: Any, progress: Any) -> dict[str, Any]:
+    import torch
+
+    from automl.run import require_completed
+    from automl.search.finalize import finalize
+    from automl.search.objective import Objective, SearchContext
+
+    if cfg.trainer.threads:
+        torch.set_num_threads(cfg.trainer.threads)
+    device = choose_device(cfg.trainer.accelerator)
+    ctx = SearchContext.build(cfg, host, plan.domain, plan.pipeline, prepared, plan.families, plan.objective,
+                              run_dir, device)
 
     def on_trial(study: Any, trial: Any) -> None:
         progress.trial_done(trial.number, trial.state.name, trial.value, trial.user_attrs)
         host.notify("automl_trial_finished", trial=trial, run_dir=str(run_dir))
 
-    try:
-        study.optimize(Objective(ctx), n_trials=cfg.search.n_trials, timeout=cfg.search.timeout, callbacks=[on_trial])
-    finally:
-        progress.close()
-    trials = study.get_trials(deepcopy=False)
-    require_completed(trials)
+    study.optimize(Objective(ctx), n_trials=cfg.search.n_trials, timeout=cfg.search.timeout, callbacks=[on_trial])
+    require_completed(study.get_trials(deepcopy=False))
     final = finalize(ctx, study, plan)
-    return SearchOutcome(trials, len(trials) - n_before, final.number, final.value, final.params, final.family,
-                         final.test_metrics)
+    return {"number": final.number, "value": final.value, "family": final.family, "params": final.params,
+            "test_metrics": final.test_metrics}
 
 
 def default_workers() -> int:

@@ -1,0 +1,141 @@
+"""Host side of a multi-process search: start the worker early, hand it the job, follow its events.
+
+`start_workers` runs before the data is loaded, so the worker's imports (torch, Optuna, plugins: about two
+seconds) overlap the host's reading and preprocessing. The host process never imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from automl.errors import AutoMLError, ConfigError, DataError, PluginError
+from automl.plugins import BUILTIN
+
+if TYPE_CHECKING:  # pragma: no cover
+    from automl.config import RunConfig
+    from automl.plugins import PluginHost
+    from automl.search.worker import Job
+
+log = logging.getLogger(__name__)
+
+#: Workers started when `search.n_workers` is null: one per core, at most this many.
+MAX_AUTO_WORKERS = 4
+_USER_ERRORS = {"AutoMLError": AutoMLError, "ConfigError": ConfigError, "DataError": DataError,
+                "PluginError": PluginError}
+
+
+def resolve_workers(cfg: "RunConfig", host: "PluginHost") -> int:
+    """0 = trials run in this process; N = N worker processes share the study."""
+    wanted = cfg.search.n_workers
+    if wanted == 0:
+        return 0
+    in_process = sorted(n for n, i in host.infos.items() if n != BUILTIN and i.distribution is None)
+    if in_process or not hasattr(os, "fork"):
+        if wanted is not None:
+            reason = (f"plugins registered in-process ({', '.join(in_process)}) are invisible to worker processes"
+                      if in_process else "this platform cannot fork worker processes")
+            raise ConfigError(f"search.n_workers={wanted} is not possible: {reason}; use search.n_workers=0")
+        return 0
+    n = wanted if wanted is not None else min(os.cpu_count() or 1, MAX_AUTO_WORKERS)
+    if cfg.search.n_trials is not None:
+        n = min(n, cfg.search.n_trials)
+    return max(1, n)
+
+
+class WorkerPool:
+    """The zygote worker process (it forks its siblings itself)."""
+
+    def __init__(self, n_workers: int) -> None:
+        self.n_workers = n_workers
+        self.tmp = Path(tempfile.mkdtemp(prefix="automl-job-"))  # 0700: the prepared data never leaves it
+        self.stderr = open(self.tmp / "worker.stderr", "w+b")
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen([sys.executable, "-m", "automl.search.worker"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self.stderr, env=env)
+        self.submitted = False
+
+    def submit(self, job: "Job") -> None:
+        path = self.tmp / "job.pkl"
+        with open(path, "wb") as fh:
+            pickle.dump(job, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        self._send({"job": str(path)})
+        self.submitted = True
+
+    def counter_path(self) -> str:
+        path = self.tmp / "trials.counter"
+        path.write_text("0")
+        return str(path)
+
+    def _send(self, message: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write((json.dumps(message) + "\n").encode())
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            raise AutoMLError(f"the search worker exited before it got its job: {self._stderr_tail()}") from None
+
+    def follow(self, on_trial: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        """Relay events until the final result; raise the worker's error as the user's error."""
+        assert self.proc.stdout is not None
+        errors: list[dict[str, Any]] = []
+        final: Optional[dict[str, Any]] = None
+        for raw in self.proc.stdout:
+            try:
+                event = json.loads(raw)
+            except ValueError:
+                continue
+            kind = event.get("event")
+            if kind == "trial":
+                on_trial(event)
+            elif kind == "log":
+                logging.getLogger(event.get("name", "automl")).log(event.get("level", logging.INFO), event["message"])
+            elif kind == "error":
+                errors.append(event)
+            elif kind == "final":
+                final = json.loads(Path(event["path"]).read_text())
+        code = self.proc.wait()
+        for err in errors:
+            if err.get("user_error"):
+                raise _USER_ERRORS.get(err.get("kind"), AutoMLError)(err["message"])
+        if final is None:
+            detail = errors[0].get("message") if errors else self._stderr_tail() or f"exit code {code}"
+            if errors and errors[0].get("traceback"):
+                log.debug("worker traceback:\n%s", errors[0]["traceback"])
+            raise AutoMLError(f"the search worker failed: {detail}. Finished trials are kept in the study; "
+                              "run the same command again to continue (debug=true shows the traceback)")
+        for err in errors:
+            log.warning("a search worker failed and the others finished the search: %s", err.get("message"))
+        return final
+
+    def _stderr_tail(self) -> str:
+        self.stderr.flush()
+        self.stderr.seek(0)
+        lines = [ln for ln in self.stderr.read().decode(errors="replace").splitlines() if ln.strip()]
+        return lines[-1][-500:] if lines else ""
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            if not self.submitted:
+                self.proc.kill()  # the run stopped before its search (bad input): the worker has nothing to do
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.stderr.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self) -> "WorkerPool":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
