@@ -17,7 +17,7 @@ META = "predictor.json"
 def load(run_dir: str | Path, host: Optional["PluginHost"] = None) -> Any:
     """Load the predictor saved in `run_dir` (or in its `predictor/` folder).
 
-    Only data is read (JSON, safetensors weights, skops preprocessing with an allow-list of types); the
+    Only data is read (JSON config and preprocessing, safetensors weights); the
     model's code comes from the installed plugin that registered its family, found by name.
     """
     from automl.plugins import PluginHost

@@ -172,20 +172,29 @@ def test_preprocessing_is_fitted_on_training_rows_and_tolerates_unseen_categorie
         pre.transform(pd.DataFrame({"n": [1.0]}))
 
 
-def test_preprocessor_round_trips_without_pickle(tmp_path, credit_frame):
+def test_preprocessing_state_reproduces_sklearn_and_round_trips_as_json(credit_frame):
+    """The fitted state's transform is scikit-learn's, and survives JSON (what the predictor stores)."""
+    import json
+
     from automl.tabular.preprocessing import TabularPreprocessor
 
     frame = credit_frame.drop(columns=["rownames", "Status"])
     num = [c for c in frame if frame[c].dtype != object]
     cat = [c for c in frame if frame[c].dtype == object]
-    pre = TabularPreprocessor(num, cat).fit(frame)
-    pre.save(str(tmp_path / "p.skops"))
-    with open(tmp_path / "p.skops", "rb") as fh:
-        assert fh.read(2) == b"PK"  # a zip of JSON and arrays, not a pickle stream
-    loaded = TabularPreprocessor.load(str(tmp_path / "p.skops"))
-    a, b = pre.transform(frame.head(50)), loaded.transform(frame.head(50))
-    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
-
+    train, test = frame.iloc[:3000], frame.iloc[3000:].copy()
+    test.loc[test.index[:5], "Home"] = "houseboat"  # unseen category
+    test.loc[test.index[5:10], "Income"] = np.nan
+    pre = TabularPreprocessor(num, cat).fit(train)
+    expected = pre.transformer.transform(pre._typed(test))
+    x_num, x_cat = pre.transform(test)
+    np.testing.assert_allclose(x_num, expected[:, :pre.n_numeric_out], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(x_cat, expected[:, pre.n_numeric_out:] + 1)
+    assert (x_cat[:5, cat.index("Home")] == 0).all()
+    loaded = TabularPreprocessor.from_state(json.loads(json.dumps(pre.state)))
+    a, b = loaded.transform(test)
+    np.testing.assert_array_equal(a, x_num)
+    np.testing.assert_array_equal(b, x_cat)
+    assert pre.cardinalities == tuple(int(c.max()) + 1 for c in pre.transform(train)[1].T)
 
 def test_grouped_split_keeps_each_group_on_one_side():
     rng = np.random.default_rng(0)

@@ -1,4 +1,4 @@
-"""The saved tabular model: config JSON, skops preprocessing, safetensors weights. No pickled code.
+"""The saved tabular model: config JSON, preprocessing JSON, safetensors weights. No pickled code.
 
 `automl.load(run_dir)` returns a `TabularPredictor`; `predict(df)` and `predict_proba(df)` take raw rows
 (the target column may be present or not) and apply the preprocessing fitted during the run.
@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from automl.plugins import PluginHost
 
 FORMAT = 1
-META, WEIGHTS, PREPROCESSOR = "predictor.json", "model.safetensors", "preprocessor.skops"
+META, WEIGHTS, PREPROCESSING = "predictor.json", "model.safetensors", "preprocessing.json"
 
 
 def _plain(value: Any) -> Any:
@@ -56,7 +56,7 @@ def save_tabular_predictor(directory: str, prepared: "Prepared", family: str, pa
     }
     (d / META).write_text(json.dumps(meta, indent=2, default=str))
     save_file({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, str(d / WEIGHTS))
-    st["preprocessor"].save(str(d / PREPROCESSOR))
+    (d / PREPROCESSING).write_text(json.dumps(st["preprocessor"].state))
 
 
 class TabularPredictor:
@@ -92,7 +92,8 @@ class TabularPredictor:
         info = TabularInfo(**info_fields)
         model = family.network(meta["params"], info) if family.network else family.build(meta["params"], info)
         model.load_state_dict(load_file(str(d / WEIGHTS)))
-        return cls(meta, TabularPreprocessor.load(str(d / PREPROCESSOR)), model)
+        preprocessor = TabularPreprocessor.from_state(json.loads((d / PREPROCESSING).read_text()))
+        return cls(meta, preprocessor, model)
 
     # -- prediction --------------------------------------------------------------------------------------
 

@@ -1,68 +1,103 @@
-"""Tabular preprocessing by scikit-learn, fitted on the training rows only, persisted without pickle.
+"""Tabular preprocessing: fitted by scikit-learn on the training rows only, kept as plain JSON.
 
 Numeric columns: median imputation with missing-value indicators, then standard scaling. Categorical
-columns: most-frequent-free ordinal codes where 0 means missing, unseen or rare, so a category never seen in
-training is harmless at prediction time. Models receive two arrays: `x_num` (float32) and `x_cat` (int64
-codes, one column per categorical feature) and embed the codes themselves.
+columns: ordinal codes where 0 means missing, unseen or rare (fewer than `MIN_CATEGORY_COUNT` training
+rows share a code of their own), so a category never seen in training is harmless at prediction time.
+Models receive two arrays: `x_num` (float32) and `x_cat` (int64 codes, one column per categorical feature).
 
-The fitted transformer is saved with skops (a zip of JSON and arrays); loading accepts only the
-scikit-learn types listed in `TRUSTED_TYPES`, so a tampered file cannot execute code.
+scikit-learn fits the transformers; their fitted parameters (medians, indicator columns, means, scales,
+category codes) are then read out into `state`, a JSON-able dict, and every transform, during the run and
+after `automl.load`, applies that state. One transform, readable in `predictor/preprocessing.json`, no
+pickle, and no import of a persistence library on the way (skops costs 1.3-2.3 s to import here).
+`tests/test_data.py` checks the state's transform against scikit-learn's own.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import pandas as pd
 
-#: Everything a saved preprocessor may contain. Anything else in a file is refused at load.
-TRUSTED_TYPES = (
-    "sklearn.compose._column_transformer.ColumnTransformer",
-    "sklearn.pipeline.Pipeline",
-    "sklearn.impute._base.SimpleImputer",
-    "sklearn.impute._base.MissingIndicator",
-    "sklearn.preprocessing._data.StandardScaler",
-    "sklearn.preprocessing._encoders.OrdinalEncoder",
-    "sklearn.utils._bunch.Bunch",
-    "numpy.dtype",
-    "numpy.float64",
-    "numpy.int64",
-    "builtins.slice",
-    "builtins.object",
-    "builtins.str",
-    "builtins.float",
-    "builtins.int",
-)
-
-#: Categories seen fewer times than this in training share the "rare" code with unseen ones.
+#: Categories seen fewer times than this in training share one code.
 MIN_CATEGORY_COUNT = 2
+FORMAT = 1
 
 
 class TabularPreprocessor:
-    """A fitted ColumnTransformer plus the column lists it was fitted on."""
+    """Fit with `fit(frame)`; transform with `transform(frame)`; persist with `state` / `from_state`."""
 
     def __init__(self, numeric: list[str], categorical: list[str]) -> None:
-        from sklearn.compose import ColumnTransformer
-        from sklearn.impute import SimpleImputer
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import OrdinalEncoder, StandardScaler
-
         self.numeric, self.categorical = list(numeric), list(categorical)
-        encoder = OrdinalEncoder(
-            handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1,
-            min_frequency=MIN_CATEGORY_COUNT, dtype="float64",
-        )
-        self.num = make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler())
-        self.cat = encoder
-        self.transformer = ColumnTransformer(
-            [("num", self.num, self.numeric), ("cat", self.cat, self.categorical)],
-            remainder="drop", sparse_threshold=0.0, verbose_feature_names_out=False,
-        )
+        self.state: dict[str, Any] = {}
+
+    # -- fitting (scikit-learn) --------------------------------------------------------------------------
 
     def fit(self, frame: "pd.DataFrame") -> "TabularPreprocessor":
+        from sklearn.compose import ColumnTransformer
+
+        self.transformer = ColumnTransformer(
+            [("num", self._numeric_pipeline(), self.numeric), ("cat", self._encoder(), self.categorical)],
+            remainder="drop", sparse_threshold=0.0,
+        )
         self.transformer.fit(self._typed(frame))
+        self.state = self._read_state()
+        return self
+
+    @staticmethod
+    def _numeric_pipeline() -> Any:
+        from sklearn.impute import SimpleImputer
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        # keep_empty_features: a column missing in every training row stays a (constant) column
+        return make_pipeline(SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+                             StandardScaler())
+
+    @staticmethod
+    def _encoder() -> Any:
+        from sklearn.preprocessing import OrdinalEncoder
+
+        return OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1,
+                              min_frequency=MIN_CATEGORY_COUNT)
+
+    def _read_state(self) -> dict[str, Any]:
+        import pandas as pd
+
+        state: dict[str, Any] = {"format": FORMAT, "numeric": self.numeric, "categorical": self.categorical}
+        if self.numeric:
+            imputer, scaler = self.transformer.named_transformers_["num"].steps[0][1], \
+                self.transformer.named_transformers_["num"].steps[1][1]
+            indicator = imputer.indicator_
+            state.update(
+                medians=imputer.statistics_.tolist(),
+                indicators=[int(i) for i in indicator.features_] if indicator is not None else [],
+                mean=scaler.mean_.tolist(),
+                scale=scaler.scale_.tolist(),
+            )
+        if self.categorical:
+            # Read the codes back from the fitted encoder itself: transform every known category once.
+            encoder = self.transformer.named_transformers_["cat"]
+            known = [[c for c in cats if not pd.isna(c)] for cats in encoder.categories_]
+            rows = max(1, max(len(k) for k in known))
+            probe = pd.DataFrame({col: (k + k[:1] * (rows - len(k))) if k else [None] * rows
+                                  for col, k in zip(self.categorical, known)}, dtype=object)
+            out = encoder.transform(probe)
+            # +1: code 0 is missing or unseen (the encoder's -1)
+            state["codes"] = [{str(v): int(out[i, j]) + 1 for i, v in enumerate(k)} for j, k in enumerate(known)]
+        return state
+
+    # -- transforming (the fitted state) -----------------------------------------------------------------
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "TabularPreprocessor":
+        if state.get("format") != FORMAT:
+            from automl.errors import AutoMLError
+
+            raise AutoMLError(f"preprocessing format {state.get('format')} is not supported (expects {FORMAT})")
+        self = cls(state["numeric"], state["categorical"])
+        self.state = state
         return self
 
     def transform(self, frame: "pd.DataFrame") -> tuple["np.ndarray", "np.ndarray"]:
@@ -73,12 +108,19 @@ class TabularPreprocessor:
             from automl.errors import DataError
 
             raise DataError(f"input rows lack the column(s) {', '.join(missing)} the model was trained on")
-        out = self.transformer.transform(self._typed(frame))
-        n_num = self.n_numeric_out
-        x_num = np.ascontiguousarray(out[:, :n_num], dtype=np.float32)
-        # OrdinalEncoder: -1 for missing/unknown; infrequent categories get the last code. Shift so 0 = unknown.
-        x_cat = np.ascontiguousarray(out[:, n_num:] + 1, dtype=np.int64)
-        return x_num, x_cat
+        typed, st, n = self._typed(frame), self.state, len(frame)
+        if self.numeric:
+            x = typed[self.numeric].to_numpy(dtype=np.float64)
+            absent = np.isnan(x)
+            x = np.where(absent, np.asarray(st["medians"]), x)
+            x = np.concatenate([x, absent[:, st["indicators"]].astype(np.float64)], axis=1)
+            x_num = ((x - np.asarray(st["mean"])) / np.asarray(st["scale"])).astype(np.float32)
+        else:
+            x_num = np.zeros((n, 0), dtype=np.float32)
+        x_cat = np.zeros((n, len(self.categorical)), dtype=np.int64)
+        for j, col in enumerate(self.categorical):
+            x_cat[:, j] = typed[col].map(st["codes"][j]).fillna(0).to_numpy(dtype=np.int64)
+        return np.ascontiguousarray(x_num), x_cat
 
     def _typed(self, frame: "pd.DataFrame") -> "pd.DataFrame":
         """Numeric columns as float, categorical as text (a CSV may read '01' as 1 in one file, not another)."""
@@ -94,47 +136,9 @@ class TabularPreprocessor:
 
     @property
     def n_numeric_out(self) -> int:
-        if not self.numeric:
-            return 0
-        return len(self.transformer.named_transformers_["num"].get_feature_names_out())
+        return len(self.state.get("mean", []))
 
     @property
     def cardinalities(self) -> tuple[int, ...]:
-        """Embedding table sizes per categorical column: categories (+ rare bucket) + 1 for unknown."""
-        if not self.categorical:
-            return ()
-        import pandas as pd
-
-        enc = self.transformer.named_transformers_["cat"]
-        sizes = []
-        for i, cats in enumerate(enc.categories_):
-            known = int((~pd.isna(cats)).sum())  # a missing value is a category to sklearn, code 0 here
-            infrequent = enc.infrequent_categories_[i] if hasattr(enc, "infrequent_categories_") else None
-            n_codes = known - (len(infrequent) - 1 if infrequent is not None and len(infrequent) else 0)
-            sizes.append(n_codes + 1)
-        return tuple(sizes)
-
-    # -- persistence -------------------------------------------------------------------------------------
-
-    def save(self, path: str) -> None:
-        import skops.io as sio
-
-        sio.dump({"numeric": self.numeric, "categorical": self.categorical, "transformer": self.transformer}, path)
-
-    @classmethod
-    def load(cls, path: str) -> "TabularPreprocessor":
-        import skops.io as sio
-
-        from automl.errors import AutoMLError
-
-        untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in TRUSTED_TYPES]
-        if untrusted:
-            raise AutoMLError(
-                f"{path} contains types this version does not trust ({', '.join(untrusted)}): it was not written "
-                "by automl, or was modified; refusing to load it"
-            )
-        state = sio.load(path, trusted=list(TRUSTED_TYPES))
-        self = cls.__new__(cls)
-        self.numeric, self.categorical = state["numeric"], state["categorical"]
-        self.transformer = state["transformer"]
-        return self
+        """Embedding table sizes per categorical column: the largest code + 1 (code 0 = unknown)."""
+        return tuple(max(codes.values(), default=0) + 1 for codes in self.state.get("codes", []))

