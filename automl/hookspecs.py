@@ -17,6 +17,10 @@ callables your specs carry.
 
 The host registers its own building blocks (the ``tabular`` domain, the MLP family, standard metrics)
 through these same hooks, in `automl.builtin`.
+
+Writing a plugin: ``docs/plugins.md`` (the guide), ``automl new-plugin NAME`` (a scaffold that passes its own
+tests), `automl.testing.check_plugin` and the pytest fixture ``automl_contract`` (the contract check, also
+``automl plugins --check``).
 """
 
 from __future__ import annotations
@@ -70,9 +74,11 @@ def automl_register_model_families() -> "list[ModelFamily]":
     """Return the model families this plugin provides.
 
     A family has a define-by-run ``search_space(trial, info)`` (architecture choices; the host namespaces the
-    parameter names and adds learning rate, weight decay and batch size) and either ``network(params, info)``
-    returning a plain ``torch.nn.Module`` trained with the host's objective, or ``build(params, info)``
-    returning a ``LightningModule`` with its own training logic.
+    parameter names and adds learning rate, weight decay and batch size) returning a dict of plain JSON values
+    (it is stored with the trial and in the predictor), and either ``network(params, info)`` returning a
+    plain ``torch.nn.Module`` trained with the host's objective, or ``build(params, info)`` returning a
+    ``LightningModule`` with its own training logic. Tabular networks are called as ``net(x_num, x_cat)`` and
+    return logits of shape ``(rows, outputs)``.
 
     :return: a list of `automl.specs.ModelFamily`.
     """
@@ -83,7 +89,8 @@ def automl_register_metrics() -> "list[MetricSpec]":
     """Return the metrics this plugin provides.
 
     Each metric has a direction (``maximize`` / ``minimize``), the tasks it applies to and a function
-    ``fn(y_true, y_score) -> float`` over numpy arrays.
+    ``fn(y_true, y_score) -> float`` over numpy arrays. Raise ``ValueError`` when the metric is undefined on
+    the rows given (e.g. one class only): the host records NaN instead.
 
     :return: a list of `automl.specs.MetricSpec`.
     """

@@ -312,7 +312,9 @@ class PluginHost:
             try:
                 got = impl.function() or []
             except Exception as exc:  # noqa: BLE001
-                info.load_problems.append(f"hook automl_config_dirs raised {type(exc).__name__}: {exc}")
+                problem = f"hook automl_config_dirs raised {type(exc).__name__}: {exc}"
+                if problem not in info.load_problems:  # called on every composition: record it once
+                    info.load_problems.append(problem)
                 continue
             if isinstance(got, str):
                 got = [got]

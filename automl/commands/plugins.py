@@ -1,60 +1,92 @@
-"""`automl plugins`: what is installed, what each plugin registered, and what went wrong."""
+"""`automl plugins [--check] [--json]`: what is installed, what each plugin registered, and what went wrong.
+
+`--check` also runs the contract check (`automl.testing.contract`) on every plugin: real data through each
+domain's pipeline, a few sampled models per family trained one step, every metric computed. It exits 1 when
+any plugin is broken and names each one with its reason on stderr.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING, Optional
 
-from automl.plugins import PluginHost
+from automl.plugins import PluginHost, PluginInfo
+
+if TYPE_CHECKING:  # pragma: no cover
+    from automl.testing.contract import ContractReport
 
 _KIND_LABELS = (("domains", "domains"), ("datasets", "datasets"), ("model_families", "model families"),
                 ("metrics", "metrics"))
+_CHECKED = (("domains", "domains run"), ("model_families", "families trained"), ("metrics", "metrics computed"),
+            ("datasets", "datasets loaded"))
 
 
 def plugins_command(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="automl plugins", description="List installed automl plugins.")
     parser.add_argument("--check", action="store_true",
-                        help="also run the contract check on every plugin; exit 1 if any plugin is broken")
+                        help="also run the contract check on every plugin (real data, one training step per "
+                             "sampled model, every metric); exit 1 if any plugin is broken")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)
 
     host = PluginHost()
     host.registries  # noqa: B018 - calls every registration hook, recording problems
     host.config_dirs()
-    failures: dict[str, list[str]] = {}
+    report: Optional["ContractReport"] = None
     if args.check:
-        from automl.testing.contract import check_plugins
+        from automl.testing.contract import run_check
 
-        failures = check_plugins(host)
+        report = run_check(host)
+    problems = {name: _problems(info, report) for name, info in host.infos.items()}
     if args.json:
-        print(json.dumps([_as_dict(host, name, failures.get(name, [])) for name in host.infos], indent=2))
+        print(json.dumps([_as_dict(info, problems[name], report) for name, info in host.infos.items()], indent=2))
     else:
-        for name in host.infos:
-            _print_plugin(host, name, failures.get(name, []))
-    broken = [n for n, i in host.infos.items() if i.problems or failures.get(n)]
-    if args.check:
-        verdict = f"{len(broken)} plugin(s) failed the check: {', '.join(broken)}" if broken else \
-            f"all {len(host.infos)} plugins passed the contract check"
-        print(verdict, file=sys.stderr if broken else sys.stdout)
-        return 1 if broken else 0
-    return 0
+        for name, info in host.infos.items():
+            _print_plugin(info, problems[name], report)
+    if report is None:
+        return 0
+    broken = [name for name, found in problems.items() if found]
+    if not broken:  # with --json, stdout holds the JSON only
+        print(f"all {len(host.infos)} plugins passed the contract check", file=sys.stderr if args.json else sys.stdout)
+        return 0
+    lines = [f"automl plugins --check: {len(broken)} of {len(host.infos)} plugins failed: {', '.join(broken)}"]
+    lines += [f"  {name}: {problem}" for name in broken for problem in problems[name]]
+    print("\n".join(lines), file=sys.stderr)
+    return 1
 
 
-def _as_dict(host: PluginHost, name: str, failures: list[str]) -> dict:
-    info = host.infos[name]
-    return {"name": info.name, "distribution": info.distribution, "version": info.version, "module": info.module,
-            "loaded": info.loaded, "registered": info.registered, "problems": info.problems + failures}
+def _problems(info: PluginInfo, report: Optional["ContractReport"]) -> list[str]:
+    found = info.problems + (report.findings.get(info.name, []) if report else [])
+    return list(dict.fromkeys(found))  # the same problem may be recorded more than once
 
 
-def _print_plugin(host: PluginHost, name: str, failures: list[str]) -> None:
-    info = host.infos[name]
+def _exercised(info: PluginInfo, report: "ContractReport") -> dict[str, list[str]]:
+    return {kind: sorted(n for n in info.registered.get(kind, []) if n in report.exercised[kind])
+            for kind, _ in _CHECKED}
+
+
+def _as_dict(info: PluginInfo, problems: list[str], report: Optional["ContractReport"]) -> dict:
+    out = {"name": info.name, "distribution": info.distribution, "version": info.version, "module": info.module,
+           "loaded": info.loaded, "registered": info.registered, "problems": problems}
+    if report is not None:
+        out["check"] = {"passed": not problems, "exercised": _exercised(info, report)}
+    return out
+
+
+def _print_plugin(info: PluginInfo, problems: list[str], report: Optional["ContractReport"]) -> None:
     head = [info.name, info.version or "", f"({info.distribution})" if info.distribution else "",
-            "" if info.ok and not failures else "[BROKEN]"]
+            "[BROKEN]" if problems or not info.loaded else ""]
     print(" ".join(part for part in head if part))
     for kind, label in _KIND_LABELS:
         names = info.registered.get(kind)
         if names:
             print(f"  {label}: {', '.join(sorted(names))}")
-    for problem in info.problems + failures:
+    for problem in problems:
         print(f"  error: {problem}")
+    if report is not None and not problems:
+        exercised = _exercised(info, report)
+        counts = [f"{label} {len(exercised[kind])}/{len(info.registered[kind])}" for kind, label in _CHECKED
+                  if info.registered.get(kind)]
+        print(f"  check: passed ({', '.join(counts)})" if counts else "  check: passed")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import random
+import time
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
@@ -36,12 +38,18 @@ def make_storage(url: Optional[str], run_dir: Path) -> Any:
         return JournalStorage(JournalFileBackend(str(run_dir / JOURNAL)))
     if "://" not in url:  # a path: a journal file somewhere else (a shared file system)
         return JournalStorage(JournalFileBackend(str(Path(url).expanduser())))
-    try:
-        # Heartbeats let a study notice a worker that died mid-trial and fail that trial.
-        return optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=120)
-    except Exception as exc:  # noqa: BLE001 - driver missing, server down, bad URL: all one line for the user
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(f"search.storage={_redact(url)!r} cannot be opened: {first}") from None
+    for attempt in range(6):
+        try:
+            # Heartbeats let a study notice a worker that died mid-trial and fail that trial.
+            return optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=120)
+        except Exception as exc:  # noqa: BLE001 - driver missing, server down, bad URL: one line for the user
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            # Workers started together on a fresh database race to create Optuna's tables; the loser retries.
+            if "duplicate key" in first or "already exists" in first:
+                time.sleep(0.2 * (attempt + 1) + random.random() * 0.3)
+                continue
+            raise ConfigError(f"search.storage={_redact(url)!r} cannot be opened: {first}") from None
+    raise ConfigError(f"search.storage={_redact(url)!r}: its tables could not be created (concurrent set-up)")
 
 
 def _redact(url: str) -> str:
@@ -49,7 +57,8 @@ def _redact(url: str) -> str:
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)
         creds, host = rest.rsplit("@", 1)
-        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+        if ":" in creds:
+            return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
     return url
 
 

@@ -60,7 +60,7 @@ def make_optimizer(parameters: Any, hp: dict[str, Any]) -> "torch.optim.Optimize
     return torch.optim.AdamW(parameters, lr=hp["lr"], weight_decay=hp.get("weight_decay", 0.0))
 
 
-def _lightning_optimizer(module: Any) -> tuple["torch.optim.Optimizer", Optional[Any]]:
+def lightning_optimizer(module: Any) -> tuple["torch.optim.Optimizer", Optional[Any]]:
     """Normalise the forms `configure_optimizers` may return to (optimizer, epoch-level scheduler)."""
     conf = module.configure_optimizers()
     scheduler = None
@@ -109,7 +109,7 @@ def fit(
     lightning = is_lightning_module(model)
     model.to(device)
     if lightning:
-        opt, scheduler = _lightning_optimizer(model)
+        opt, scheduler = lightning_optimizer(model)
     else:
         opt, scheduler = make_optimizer(model.parameters(), hp), None
     generator = torch.Generator(device=device).manual_seed(seed)
