@@ -57,12 +57,50 @@ def _fail(exc: AutoMLError, debug: bool) -> int:
     return 2
 
 
+HELP = """automl: search architectures and hyperparameters of deep-learning models for a business vertical.
+
+Usage:
+  automl [KEY=VALUE ...]              run a search (Hydra overrides; --multirun sweeps)
+  automl plugins [--check] [--json]   installed plugins, what they register, load errors; the contract check
+  automl new-plugin NAME [--dir DIR]  scaffold a domain plugin (guide: docs/plugins.md)
+
+Examples:
+  automl                                            short search on the default dataset
+  automl dataset=penguins search.n_trials=30
+  automl domain=tabular data.path=loans.csv data.target=Status run_dir=runs/loans
+  automl --multirun search.sampler=tpe,random
+  automl domain=medical --help                      this help, with that domain's config
+
+Installed domains: {domains} (`automl plugins` lists their datasets, model families and metrics)
+
+== Config (override any key with KEY=VALUE) ==
+{config}
+Results go to run_dir: leaderboard.csv, metrics.json, predictor/ (load it with automl.load(run_dir)).
+Errors are one line; debug=true (or AUTOML_DEBUG=1) adds the traceback. Hydra: --cfg job, --multirun.
+"""
+
+
+def _help(args: list[str]) -> int:
+    """The config as the given overrides compose it, without Hydra's slow listing of its own groups."""
+    from omegaconf import OmegaConf
+
+    from automl.compose import compose
+    from automl.plugins import PluginHost
+
+    host = PluginHost()
+    cfg = compose(host, [a for a in args if a not in ("--help", "-h")])
+    print(HELP.format(domains=", ".join(host.domains.names()), config=OmegaConf.to_yaml(cfg, resolve=False)))
+    return 0
+
+
 def _search(args: list[str]) -> int:
     import hydra
 
     from automl.compose import CONFIG_MODULE, CONFIG_NAME, rewrite_domain_args, searchpath_override
     from automl.plugins import PluginHost
 
+    if "--help" in args or "-h" in args:
+        return _help(args)
     host = PluginHost()
     overrides = rewrite_domain_args(args, host) + searchpath_override(host)
 
