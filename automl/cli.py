@@ -3,6 +3,7 @@
     automl [KEY=VALUE ...] [--multirun]     a search, configured by Hydra overrides
     automl plugins [--check] [--json]       installed plugins, what they register, load errors
     automl new-plugin NAME [--dir PATH]     render the plugin template
+    automl predict RUN_DIR FILE [--out CSV] score new rows with a run's saved predictor
 
 Start-up stays light: nothing here imports torch, pandas or Lightning before a search actually runs, so
 `automl --help` and `automl plugins` answer in well under two seconds.
@@ -31,10 +32,10 @@ def main(argv: Optional[list[str]] = None) -> int:
             from automl.commands.new_plugin import new_plugin_command
 
             return new_plugin_command(args[1:])
-        if args[:1] == ["worker"]:
-            from automl.search.worker import worker_main
+        if args[:1] == ["predict"]:
+            from automl.commands.predict import predict_command
 
-            return worker_main(args[1:])
+            return predict_command(args[1:])
         return _search(args)
     except AutoMLError as exc:
         return _fail(exc, debug=_debug_requested(args))
@@ -63,6 +64,7 @@ Usage:
   automl [KEY=VALUE ...]              run a search (Hydra overrides; --multirun sweeps)
   automl plugins [--check] [--json]   installed plugins, what they register, load errors; the contract check
   automl new-plugin NAME [--dir DIR]  scaffold a domain plugin (guide: docs/plugins.md)
+  automl predict RUN_DIR FILE         score new rows with a run's predictor (--out CSV, --keep ID_COLUMN)
 
 Examples:
   automl                                            short search on the default dataset

@@ -103,3 +103,19 @@ def test_sdk_from_a_plain_python_script(tmp_path, credit_csv):
     assert "run_dir runs/" in proc.stdout
     labels = eval(proc.stdout.splitlines()[0])  # noqa: S307 - our own script's printed list
     assert set(labels) <= {"good", "bad"}
+
+
+def test_cli_predict_scores_a_file(automl_cli, credit_csv, tmp_path):
+    run_dir = tmp_path / "D"
+    _run([automl_cli, f"data.path={credit_csv}", "data.target=Status", "search.n_trials=1", "trainer.max_epochs=1",
+          f"run_dir={run_dir}"], cwd=tmp_path)
+    rows = pd.read_csv(credit_csv).drop(columns=["Status"]).head(25)
+    rows.to_csv(tmp_path / "new.csv", index=False)
+    _run([automl_cli, "predict", str(run_dir), str(tmp_path / "new.csv"), "--keep", "rownames", "--out",
+          str(tmp_path / "scored.csv")], cwd=tmp_path)
+    scored = pd.read_csv(tmp_path / "scored.csv")
+    assert list(scored.columns) == ["rownames", "prediction", "probability_bad", "probability_good"]
+    assert len(scored) == 25 and set(scored.prediction) <= {"good", "bad"}
+    bad = _run([automl_cli, "predict", str(tmp_path / "nowhere"), str(tmp_path / "new.csv")], cwd=tmp_path,
+               check=False)
+    assert bad.returncode == 2 and "no predictor in" in bad.stderr and "Traceback" not in bad.stderr

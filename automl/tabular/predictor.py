@@ -23,7 +23,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from automl.pipeline import Prepared
     from automl.plugins import PluginHost
 
-FORMAT = 1
+#: 2: preprocessing as JSON (format 1 stored it with skops).
+FORMAT = 2
 META, WEIGHTS, PREPROCESSING = "predictor.json", "model.safetensors", "preprocessing.json"
 
 
@@ -84,7 +85,7 @@ class TabularPredictor:
 
         if meta.get("format") != FORMAT:
             raise AutoMLError(f"{directory}: predictor format {meta.get('format')} is not supported by this "
-                              f"version (expects {FORMAT})")
+                              f"version of automl (it reads format {FORMAT}): run the search again to save it anew")
         d = Path(directory)
         family = host.model_families.get(meta["family"])
         info_fields = dict(meta["info"])

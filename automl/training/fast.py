@@ -139,8 +139,8 @@ def fit(
             scheduler.step()
         if not math.isfinite(float(total)):  # one sync per epoch, not per step
             raise Diverged(f"training loss became {float(total)} in epoch {epoch}")
-        with amp:
-            scores = pipeline.predict(model, data, val_rows, trainer.eval_batch_size)
+        # Full precision for the objective: bf16 speeds training up but must not move model selection.
+        scores = pipeline.predict(model, data, val_rows, trainer.eval_batch_size)
         if not _finite(scores):
             raise Diverged(f"validation predictions are not finite in epoch {epoch}")
         value = float(objective.fn(y_val, scores))
