@@ -149,6 +149,7 @@ def main() -> int:
             return 0  # the host decided not to search (e.g. bad input): nothing to do
         with open(request["job"], "rb") as fh:
             job: Job = pickle.load(fh)  # our own host's private handoff, in a 0700 temporary folder
+        os.unlink(request["job"])  # the prepared rows now live in memory only, whatever happens to the host
         if job.cfg.trainer.engine == "lightning" or any(
                 host.model_families.get(n).build is not None for n in job.plan_names["families"]):
             import lightning.pytorch  # noqa: F401 - once, before forking, not once per worker
