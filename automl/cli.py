@@ -43,6 +43,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         print("automl: interrupted; the study keeps every finished trial: run the same command to continue",
               file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `automl plugins | head`: the reader left early, which is fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _debug_requested(args: list[str]) -> bool:

@@ -35,6 +35,8 @@ class DataConfig:
     drop_columns: list[str] = field(default_factory=list)
     id_columns: list[str] = field(default_factory=list)
     sensitive: Optional[str] = None
+    #: Keep sensitive attributes among the model's features (they are reported on either way).
+    sensitive_is_feature: bool = False
     #: Rows sharing a value here (a patient, a customer) stay on one side of every split; not a feature.
     group_column: Optional[str] = None
     test_size: float = 0.2

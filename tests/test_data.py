@@ -212,3 +212,11 @@ def test_group_column_is_not_a_feature():
     frame = pd.DataFrame({"y": [0, 1] * 20, "patient": np.repeat(np.arange(10), 4), "x": range(40)})
     checked = _check(frame, group_column="patient")
     assert "patient" not in checked.features.columns and checked.groups.nunique() == 10
+
+
+def test_sensitive_attributes_are_reported_not_learned_unless_asked():
+    frame = pd.DataFrame({"y": [0, 1] * 10, "sex": ["f", "m", "m", "f"] * 5, "x": range(20)})
+    checked = _check(frame, sensitive=["sex"])
+    assert "sex" not in checked.features.columns and checked.side["sex"].tolist() == frame.sex.tolist()
+    kept = _check(frame, sensitive=["sex"], sensitive_is_feature=True)
+    assert "sex" in kept.features.columns and "sex" in kept.side

@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
+from automl.errors import AutoMLError
 from automl.plugins import PluginHost, PluginInfo
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -41,10 +42,11 @@ def plugins_command(argv: list[str]) -> int:
         report = run_check(host)
     problems = {name: _problems(info, report) for name, info in host.infos.items()}
     if args.json:
-        print(json.dumps([_as_dict(info, problems[name], report) for name, info in host.infos.items()], indent=2))
+        print(json.dumps([_as_dict(host, info, problems[name], report) for name, info in host.infos.items()],
+                         indent=2))
     else:
         for name, info in host.infos.items():
-            _print_plugin(info, problems[name], report)
+            _print_plugin(host, info, problems[name], report)
     if report is None:
         return 0
     broken = [name for name, found in problems.items() if found]
@@ -67,15 +69,30 @@ def _exercised(info: PluginInfo, report: "ContractReport") -> dict[str, list[str
             for kind, _ in _CHECKED}
 
 
-def _as_dict(info: PluginInfo, problems: list[str], report: Optional["ContractReport"]) -> dict:
+def domain_summary(host: PluginHost, name: str) -> Optional[dict[str, Any]]:
+    """What a domain searches and reports, its reused host families and metrics included."""
+    try:
+        domain = host.domains.get(name)
+    except AutoMLError:
+        return None  # a conflicted name: the problem is listed already
+    families = [f.name for f in host.model_families if f.tasks & domain.tasks
+                and (domain.families is None or f.name in domain.families)]
+    metrics = list(dict.fromkeys(m for names in domain.metrics.values() for m in names))
+    return {"tasks": sorted(domain.tasks), "model_families": families, "metrics": metrics,
+            "default_dataset": domain.default_dataset}
+
+
+def _as_dict(host: PluginHost, info: PluginInfo, problems: list[str], report: Optional["ContractReport"]) -> dict:
     out = {"name": info.name, "distribution": info.distribution, "version": info.version, "module": info.module,
-           "loaded": info.loaded, "registered": info.registered, "problems": problems}
+           "loaded": info.loaded, "registered": info.registered, "problems": problems,
+           "domains": {d: domain_summary(host, d) for d in info.registered.get("domains", [])}}
     if report is not None:
         out["check"] = {"passed": not problems, "exercised": _exercised(info, report)}
     return out
 
 
-def _print_plugin(info: PluginInfo, problems: list[str], report: Optional["ContractReport"]) -> None:
+def _print_plugin(host: PluginHost, info: PluginInfo, problems: list[str],
+                  report: Optional["ContractReport"]) -> None:
     head = [info.name, info.version or "", f"({info.distribution})" if info.distribution else "",
             "[BROKEN]" if problems or not info.loaded else ""]
     print(" ".join(part for part in head if part))
@@ -83,6 +100,12 @@ def _print_plugin(info: PluginInfo, problems: list[str], report: Optional["Contr
         names = info.registered.get(kind)
         if names:
             print(f"  {label}: {', '.join(sorted(names))}")
+    for name in sorted(info.registered.get("domains", [])):
+        summary = domain_summary(host, name)
+        if summary:
+            print(f"  domain {name} ({', '.join(summary['tasks'])}): model families "
+                  f"{', '.join(summary['model_families'])}; metrics {', '.join(summary['metrics'])}"
+                  + (f"; default dataset {summary['default_dataset']}" if summary["default_dataset"] else ""))
     for problem in problems:
         print(f"  error: {problem}")
     if report is not None and not problems:

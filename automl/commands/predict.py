@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -43,8 +42,5 @@ def predict_command(argv: list[str]) -> int:
         out.to_csv(args.out, index=False)
         print(f"wrote {len(out)} predictions to {args.out}", file=sys.stderr)
     else:
-        try:
-            out.to_csv(sys.stdout, index=False)
-        except BrokenPipeError:  # `automl predict ... | head`: the reader left, which is fine
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        out.to_csv(sys.stdout, index=False)
     return 0

@@ -96,7 +96,9 @@ def check_table(table: "Table", tasks: frozenset[str]) -> CheckedTable:
 
     side = {c: df[c].reset_index(drop=True) for c in table.sensitive}
     groups = df[table.group_column].reset_index(drop=True) if table.group_column else None
-    drop = set(table.drop_columns) | set(table.id_columns) | set(table.sensitive) | {table.target}
+    drop = set(table.drop_columns) | set(table.id_columns) | {table.target}
+    if not table.sensitive_is_feature:  # by default a model never sees a protected attribute
+        drop |= set(table.sensitive)
     if table.group_column:
         drop.add(table.group_column)
     features = df[[c for c in df.columns if c not in drop]]

@@ -35,6 +35,7 @@ class Table:
     drop_columns: dict[str, str] = field(default_factory=dict)
     id_columns: list[str] = field(default_factory=list)
     sensitive: list[str] = field(default_factory=list)
+    sensitive_is_feature: bool = False
     group_column: Optional[str] = None
 
 
@@ -81,6 +82,7 @@ def load_table(
         table.positive_class = d.positive_class
     if d.group_column:
         table.group_column = d.group_column
+    table.sensitive_is_feature = d.sensitive_is_feature
     if cfg.domain.task != "auto":
         table.task = cfg.domain.task
     return table

@@ -71,7 +71,8 @@ class TabularPredictor:
         self.target: str = meta["target"]
         self.classes: list[Any] | None = meta["classes"]
         self.positive_class = meta["positive_class"]
-        self.threshold: float = float(meta.get("threshold") or 0.5)
+        threshold = meta.get("threshold")
+        self.threshold: float = 0.5 if threshold is None else float(threshold)
 
     def __repr__(self) -> str:
         return (f"TabularPredictor(task={self.task!r}, target={self.target!r}, family={self.meta['family']!r}, "

@@ -1,0 +1,1 @@
+# Hydra config folder of the finance_risk plugin, reached as pkg://automl_finance_risk.conf

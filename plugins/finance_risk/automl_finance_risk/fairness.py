@@ -1,0 +1,82 @@
+"""Fairness of the accept / decline decision across the groups of a sensitive attribute.
+
+- Demographic parity difference: the largest gap in approval rate between two groups (with the adverse
+  impact ratio, lowest over highest approval rate, that the "four-fifths rule" reads).
+- Equal opportunity difference (Hardt, Price & Srebro 2016, for the favourable outcome): the largest gap in
+  approval rate among applicants who did repay (the goods).
+
+Groups smaller than `min_group_size` are listed with their rates but left out of the differences: a rate over
+a handful of applicants is noise. A numeric attribute with many values (an age) is cut into quartile bands
+whose edges come from the validation rows, so nothing about the bands is chosen on the test rows.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+#: A numeric attribute with more distinct values than this is banded into quartiles.
+MAX_NUMERIC_GROUPS = 10
+MISSING = "missing"
+
+
+def group_labels(test_values: "np.ndarray", val_values: "np.ndarray") -> "np.ndarray":
+    """One text label per test row: the value itself, or a quartile band for a many-valued numeric attribute."""
+    import numpy as np
+    import pandas as pd
+
+    test, val = pd.Series(test_values), pd.Series(val_values)
+    numeric = pd.api.types.is_numeric_dtype(test) and not pd.api.types.is_bool_dtype(test)
+    if numeric and test.nunique(dropna=True) > MAX_NUMERIC_GROUPS:
+        reference = val.dropna() if val.notna().any() else test.dropna()
+        edges = np.unique(np.quantile(reference.to_numpy(dtype=float), [0.25, 0.5, 0.75]))
+        bounds = [-np.inf, *edges, np.inf]
+        names = [_band(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
+        bands = pd.cut(test, bounds, right=False, labels=names)
+        return bands.astype(object).where(test.notna(), MISSING).astype(str).to_numpy()
+    return test.astype(object).where(test.notna(), MISSING).astype(str).to_numpy()
+
+
+def _band(lo: float, hi: float) -> str:
+    if lo == float("-inf"):
+        return f"< {hi:g}"
+    if hi == float("inf"):
+        return f">= {lo:g}"
+    return f"[{lo:g}, {hi:g})"
+
+
+def fairness_report(y: "np.ndarray", declined: "np.ndarray", groups: "np.ndarray",
+                    min_group_size: int) -> dict[str, Any]:
+    """Per-group rates and the differences between groups, at one decision (declined: bool per row)."""
+    import numpy as np
+
+    y, declined, groups = np.asarray(y).astype(int), np.asarray(declined).astype(bool), np.asarray(groups)
+    per_group: dict[str, dict[str, Any]] = {}
+    for g in sorted(set(groups.tolist())):
+        in_g = groups == g
+        goods = in_g & (y == 0)
+        bads = in_g & (y == 1)
+        per_group[g] = {
+            "n": int(in_g.sum()),
+            "bad_rate": float(y[in_g].mean()),
+            "approval_rate": float((~declined[in_g]).mean()),
+            "approval_rate_goods": float((~declined[goods]).mean()) if goods.any() else float("nan"),
+            "decline_rate_bads": float(declined[bads].mean()) if bads.any() else float("nan"),
+        }
+    compared = [g for g, r in per_group.items() if r["n"] >= min_group_size]
+    approval = [per_group[g]["approval_rate"] for g in compared]
+    opportunity = [per_group[g]["approval_rate_goods"] for g in compared
+                   if np.isfinite(per_group[g]["approval_rate_goods"])]
+    enough = len(compared) >= 2
+    return {
+        "demographic_parity_difference": float(max(approval) - min(approval)) if enough else float("nan"),
+        "adverse_impact_ratio": float(min(approval) / max(approval)) if enough and max(approval) > 0
+        else float("nan"),
+        "equal_opportunity_difference": float(max(opportunity) - min(opportunity)) if len(opportunity) >= 2
+        else float("nan"),
+        "compared_groups": compared,
+        "min_group_size": int(min_group_size),
+        "groups": per_group,
+    }
