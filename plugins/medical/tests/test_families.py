@@ -1,0 +1,80 @@
+"""The plugin's own families: shapes, self-normalisation, feature gates and their penalty in the loss."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pytest
+import torch
+
+from automl.search.objective import FamilyTrial
+from automl.tabular.families import TabularInfo
+from automl_medical.families import GATED_MLP, SNN
+from automl_medical.pipeline import MedicalPipeline
+
+INFO = TabularInfo(task="binary", n_train=200, n_num=751, cardinalities=(3,), n_outputs=1, n_classes=2)
+
+
+@pytest.mark.parametrize("family", [SNN, GATED_MLP], ids=lambda f: f.name)
+def test_sampled_architectures_build_and_predict(family):
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(5):
+        trial = study.ask()
+        params = family.search_space(FamilyTrial(trial, family.name), INFO)
+        assert all(name.startswith(f"{family.name}.") for name in trial.params)
+        net = family.network(params, INFO)
+        out = net(torch.randn(8, 751), torch.randint(0, 3, (8, 1)))
+        assert out.shape == (8, 1) and torch.isfinite(out).all()
+
+
+def test_snn_keeps_activations_normalised_through_depth():
+    from automl_medical.networks import SelfNormalizingNet
+
+    torch.manual_seed(0)
+    net = SelfNormalizingNet(64, (), 1, [256] * 8, dropout=0.1, input_dropout=0.0).eval()
+    h = torch.randn(4096, 64)
+    with torch.no_grad():
+        for layer in net.body:
+            h = layer(h)
+    assert abs(float(h.mean())) < 0.15 and 0.7 < float(h.var()) < 1.3  # SELU's fixed point, no normalisation layer
+
+
+def test_gate_penalty_is_part_of_the_medical_training_loss():
+    from automl.tabular.pipeline import TabularPipeline
+    from automl_medical.networks import GatedMLP
+
+    net = GatedMLP(5, (), 1, [8], "relu", 0.0, 0.0, gate_penalty=0.3).eval()  # eval: no gate noise
+    batch = (torch.randn(16, 5), torch.zeros(16, 0, dtype=torch.long), torch.randint(0, 2, (16,)).float())
+    medical, plain = MedicalPipeline(), TabularPipeline()
+    for pipeline in (medical, plain):
+        pipeline.task, pipeline.class_weight = "binary", None
+    with torch.no_grad():
+        gap = float(medical.loss(net, batch, {})) - float(plain.loss(net, batch, {}))
+    assert gap == pytest.approx(0.3 * float(net.gates.penalty().detach())) and gap > 0.1
+    medical.loss(net, batch, {}).backward()
+    assert (net.gates.mu.grad > 0).all()  # gradient descent pushes every gate towards closing
+
+
+def test_gates_close_on_noise_and_stay_open_on_informative_features(biopsy):
+    """Nine cytology scores plus 40 pure-noise columns: the penalised gates drop most of the noise."""
+    from automl_medical.networks import GatedMLP
+
+    rng = np.random.default_rng(0)
+    x = biopsy[[f"V{i}" for i in range(1, 10)]].fillna(1).to_numpy(np.float32)
+    x = (x - x.mean(0)) / x.std(0)
+    x = np.hstack([x, rng.standard_normal((len(x), 40)).astype(np.float32)])
+    y = torch.tensor((biopsy["class"] == "malignant").to_numpy(np.float32))
+    x_num, x_cat = torch.tensor(x), torch.zeros(len(x), 0, dtype=torch.long)
+    torch.manual_seed(0)
+    net = GatedMLP(49, (), 1, [32], "relu", 0.1, 0.0, gate_penalty=0.01)
+    pipeline = MedicalPipeline()
+    pipeline.task, pipeline.class_weight = "binary", None
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-2)
+    for _ in range(300):
+        idx = torch.randint(0, len(x), (128,))
+        loss = pipeline.loss(net, (x_num[idx], x_cat[idx], y[idx]), {})
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    open_gates = (net.gates.mu > 0).numpy()
+    assert open_gates[9:].mean() < 0.1 and open_gates[:9].sum() >= 3, net.gates.mu
