@@ -136,7 +136,8 @@ def _search(args: list[str]) -> int:
 def _print_summary(result) -> None:  # noqa: ANN001
     metrics = {k: v for k, v in result.test_metrics.items() if isinstance(v, float)}
     shown = ", ".join(f"{k} {v:.4f}" for k, v in list(metrics.items())[:6])
-    print(f"best {result.family} (validation {result.metric} {result.best_value:.4f}); test: {shown}")
+    scored = "cross-validated" if result.cross_validated else "validation"
+    print(f"best {result.family} ({scored} {result.metric} {result.best_value:.4f}); test: {shown}")
     print(f"results in {result.run_dir}: leaderboard.csv, metrics.json, predictor/")
 
 

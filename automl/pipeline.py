@@ -47,6 +47,12 @@ class Prepared:
     #: A short fingerprint of data and split: a study continued with other data is refused.
     fingerprint: str = ""
 
+    def development_rows(self) -> "np.ndarray":
+        """Train + validation rows, sorted: what cross-validation folds cover and a final refit uses."""
+        import numpy as np
+
+        return np.sort(np.concatenate([self.train, self.val]))
+
 
 class Pipeline(ABC):
     """Abstract base of a task's data path; see the module docstring."""

@@ -40,6 +40,8 @@ class RunResult:
     test_metrics: dict[str, Any]
     family: str
     n_trials: int
+    #: True when trials were scored by cross-validation (small data) rather than one validation split.
+    cross_validated: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def load(self) -> Any:
@@ -165,11 +167,12 @@ def run(cfg: "RunConfig", host: Optional["PluginHost"] = None, frame: "pd.DataFr
     result = RunResult(
         run_dir=run_dir, leaderboard=leaderboard, best_params=outcome.best_params, best_value=outcome.best_value,
         metric=plan.objective.name, test_metrics=outcome.test_metrics, family=outcome.family,
-        n_trials=len(leaderboard),
+        n_trials=len(leaderboard), cross_validated=bool(prepared.folds),
     )
-    log.info("%d trials in %s (%d new); best %s %.4f on validation (trial %d, %s); test %s",
-             result.n_trials, run_dir, outcome.n_new, plan.objective.name, outcome.best_value, outcome.best_number,
-             outcome.family, _short(outcome.test_metrics, plan))
+    log.info("%d trials in %s (%d new); best %s %.4f %s (trial %d, %s); test %s",
+             result.n_trials, run_dir, outcome.n_new, plan.objective.name, outcome.best_value,
+             "cross-validated" if prepared.folds else "on validation", outcome.best_number, outcome.family,
+             _short(outcome.test_metrics, plan))
     log.info("run finished in %.1f s; load the model with automl.load(%r)", time.perf_counter() - started,
              str(run_dir))
     host.notify("automl_run_finished", result=result)

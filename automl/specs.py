@@ -109,8 +109,9 @@ class ModelFamily:
 
     Give exactly one of:
     - `network(params, info) -> torch.nn.Module`: a plain network trained with the host's objective for the
-      task (cross-entropy / MSE, AdamW). The host wraps it in a `LightningModule` (`automl.tabular.module`)
-      and its fast engine trains it without importing Lightning.
+      task (cross-entropy / MSE, AdamW), plus `net.penalty()` when the network defines one (a regulariser such
+      as a sparsity term). The host wraps it in a `LightningModule` (`automl.tabular.module`) and its fast
+      engine trains it without importing Lightning.
     - `build(params, info) -> lightning.LightningModule`: a module with its own `training_step` and
       `configure_optimizers`, for training logic of your own.
     """

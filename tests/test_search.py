@@ -147,6 +147,9 @@ def test_small_data_is_scored_by_cross_validation(tmp_path, credit_frame):
     assert all(len(s) == 3 for s in scores)
     assert math.isclose(board.value.iloc[0], sum(scores[0]) / 3, rel_tol=1e-4)
     assert result.load().predict(credit_frame.head(3)).shape == (3,)
+    # the final model is evaluated with out-of-fold predictions over every development row
+    n_dev = round(len(credit_frame) * 0.8)
+    assert result.test_metrics["validation_rows"] == f"out-of-fold over the development rows ({n_dev} rows)"
 
 
 def test_lightning_engine_runs_a_real_trainer(tmp_path, credit_frame):

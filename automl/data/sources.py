@@ -80,8 +80,8 @@ def load_table(
         table.sensitive.append(d.sensitive)
     if d.positive_class is not None:
         table.positive_class = d.positive_class
-    if d.group_column:
-        table.group_column = d.group_column
+    if d.group_column:  # "none" turns off a dataset spec's grouping
+        table.group_column = None if d.group_column.lower() == "none" else d.group_column
     table.sensitive_is_feature = d.sensitive_is_feature
     if cfg.domain.task != "auto":
         table.task = cfg.domain.task

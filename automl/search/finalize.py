@@ -1,8 +1,14 @@
 """After the search: restore the best trial's model, evaluate it once on the untouched test rows, save it.
 
 The best trial's weights were saved when it finished (`trials/trial_N.safetensors`), so no refit is needed;
-when they are missing (cross-validated trials, or a trial run by a worker on another machine) the best
-parameters are trained once more on the training rows with the same seed.
+when they are missing (a trial run by a worker on another machine) the best parameters are trained once
+more on the training rows with the same seed.
+
+Cross-validated studies (small data) end differently: the best trial's folds are replayed to collect an
+out-of-fold prediction for every development row, and the final model is trained on all development rows
+for the median of the folds' best epochs. Calibration and operating points are then chosen on those
+out-of-fold predictions (five times the rows of a validation split), and the model that is saved has seen
+every row but the test ones.
 """
 
 from __future__ import annotations
@@ -44,28 +50,33 @@ def finalize(ctx: "SearchContext", study: "optuna.Study", plan: "Plan", save_pre
     family = ctx.host.model_families.get(best.user_attrs["family"])
     params, hp = best.user_attrs["params"], best.user_attrs["hp"]
     info = ctx.prepared.info
-    model = family.network(params, info) if family.network is not None else family.build(params, info)
-    path = weights_path(ctx.run_dir, best.number)
-    if path.exists():
-        model.load_state_dict(load_file(str(path)))
-    else:
-        log.info("training the best parameters (trial %d) once more on the training rows", best.number)
-        seed = ctx.cfg.seed + best.number
-        torch.manual_seed(seed)
-        trained = ctx.build_model(family, params, hp)
-        result = ctx.fit(family, trained, hp, seed, ctx.rows["train"], ctx.rows["val"], ctx.y_val)
-        model.load_state_dict(result.state_dict)
-    model.to(ctx.device)
-
     pipeline, prepared, bs = ctx.pipeline, ctx.prepared, ctx.cfg.trainer.eval_batch_size
+    model = family.network(params, info) if family.network is not None else family.build(params, info)
+    seed = ctx.cfg.seed + best.number
+    path = weights_path(ctx.run_dir, best.number)
+    if ctx.folds:
+        val_rows, p_val, kind = _refit_on_development_rows(ctx, family, model, params, hp, seed)
+    else:
+        if path.exists():
+            model.load_state_dict(load_file(str(path)))
+        else:
+            log.info("training the best parameters (trial %d) once more on the training rows", best.number)
+            torch.manual_seed(seed)
+            trained = ctx.build_model(family, params, hp)
+            result = ctx.fit(family, trained, hp, seed, ctx.rows["train"], ctx.rows["val"], ctx.y_val)
+            model.load_state_dict(result.state_dict)
+        model.to(ctx.device)
+        val_rows, kind = prepared.val, "validation split"
+        p_val = pipeline.predict(model, ctx.data, ctx.rows["val"], bs)
+
     ev = Evaluation(
         run_dir=ctx.run_dir, domain=plan.domain, options=plan.options, task=info.task,
-        y_val=ctx.y_val, p_val=pipeline.predict(model, ctx.data, ctx.rows["val"], bs),
+        y_val=pipeline.targets(prepared, val_rows), p_val=p_val,
         y_test=pipeline.targets(prepared, prepared.test),
         p_test=pipeline.predict(model, ctx.data, ctx.rows["test"], bs),
         metric_specs=plan.metrics, classes=prepared.state.get("classes"),
         positive_class=prepared.state.get("positive_class"),
-        side_val={k: v[prepared.val] for k, v in prepared.side.items()},
+        side_val={k: v[val_rows] for k, v in prepared.side.items()},
         side_test={k: v[prepared.test] for k, v in prepared.side.items()},
     )
     ev.recompute()
@@ -80,6 +91,7 @@ def finalize(ctx: "SearchContext", study: "optuna.Study", plan: "Plan", save_pre
         "best_trial": best.number,
         "family": family.name,
         "validation": validation,
+        "validation_rows": f"{kind} ({len(val_rows)} rows)",
     }
     options = dataclasses.asdict(plan.options) if dataclasses.is_dataclass(plan.options) else None
     extra = {
@@ -96,6 +108,28 @@ def finalize(ctx: "SearchContext", study: "optuna.Study", plan: "Plan", save_pre
                                 model.state_dict(), extra)
     _keep_only(ctx, best.number)
     return Final(best.number, float(best.value), family.name, dict(best.params), test_metrics, extra)
+
+
+def _refit_on_development_rows(ctx: "SearchContext", family: Any, model: Any, params: dict[str, Any],
+                               hp: dict[str, Any], seed: int) -> tuple[Any, Any, str]:
+    """Out-of-fold predictions of the best parameters, then the final model trained on all development rows."""
+    import dataclasses
+
+    import torch
+
+    cv = ctx.cross_validate(family, params, hp, seed, collect=True)
+    epochs = cv.median_best_epoch
+    log.info("cross-validated study: out-of-fold predictions from %d fold models; final model trained on all %d "
+             "development rows for %d epochs (the folds' median best)", len(ctx.folds), len(cv.oof_rows), epochs)
+    dev = torch.as_tensor(ctx.prepared.development_rows(), dtype=torch.long, device=ctx.device)
+    trainer = dataclasses.replace(ctx.cfg.trainer, max_epochs=epochs, patience=epochs + 1)
+    torch.manual_seed(seed)
+    trained = ctx.build_model(family, params, hp)
+    y_dev = ctx.pipeline.targets(ctx.prepared, dev.cpu().numpy())
+    result = ctx.fit(family, trained, hp, seed, dev, dev, y_dev, trainer=trainer, keep_last=True)
+    model.load_state_dict(result.state_dict)
+    model.to(ctx.device)
+    return cv.oof_rows, cv.oof, "out-of-fold over the development rows"
 
 
 def _keep_only(ctx: "SearchContext", number: int) -> None:

@@ -13,7 +13,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from automl.search.study import FAIL_REASON
 from automl.training.fast import Diverged, FitResult, Pruned
@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import optuna
     import torch
 
-    from automl.config import RunConfig
+    from automl.config import RunConfig, TrainerConfig
     from automl.pipeline import Pipeline, Prepared
     from automl.plugins import PluginHost
     from automl.specs import DomainSpec, MetricSpec, ModelFamily
@@ -104,12 +104,14 @@ class SearchContext:
         return net
 
     def fit(self, family: "ModelFamily", model: Any, hp: dict[str, Any], seed: int, train: "torch.Tensor",
-            val: "torch.Tensor", y_val: "np.ndarray", trial: "Optional[optuna.Trial]" = None) -> FitResult:
+            val: "torch.Tensor", y_val: "np.ndarray", trial: "Optional[optuna.Trial]" = None,
+            trainer: "Optional[TrainerConfig]" = None, keep_last: bool = False) -> FitResult:
+        trainer = trainer or self.cfg.trainer
         if self.cfg.trainer.engine == "lightning":
             from automl.training.lightning_engine import fit_lightning
 
-            result = fit_lightning(model, self.pipeline, self.data, train, val, y_val, hp, self.cfg.trainer,
-                                   self.objective, seed, trial)
+            result = fit_lightning(model, self.pipeline, self.data, train, val, y_val, hp, trainer,
+                                   self.objective, seed, trial, keep_last)
             if family.network is not None:  # host-wrapped network: keep its own weights, as the fast engine does
                 result.state_dict = {k[len("net."):]: v for k, v in result.state_dict.items()
                                      if k.startswith("net.")}
@@ -124,11 +126,64 @@ class SearchContext:
                     trial.set_user_attr("epochs", step + 1)
                     raise Pruned(f"pruned after epoch {step + 1}")
 
-        return fit(model, self.pipeline, self.data, train, val, y_val, hp, self.cfg.trainer, self.objective, seed,
-                   report)
+        return fit(model, self.pipeline, self.data, train, val, y_val, hp, trainer, self.objective, seed,
+                   report, keep_last)
+
+    def cross_validate(self, family: "ModelFamily", params: dict[str, Any], hp: dict[str, Any], seed: int,
+                       on_fold: Optional[Callable[[int, float], None]] = None,
+                       collect: bool = False) -> "CrossValidation":
+        """One model per fold (seeded per fold); `collect` keeps each row's out-of-fold predictions."""
+        import numpy as np
+        import torch
+
+        cv = CrossValidation()
+        total, count = None, np.zeros(len(self.prepared.arrays["y"]))
+        for k, (train, val, y_val) in enumerate(self.folds):
+            torch.manual_seed(seed * 1000 + k)
+            model = self.build_model(family, params, hp)
+            result = self.fit(family, model, hp, seed * 1000 + k, train, val, y_val)
+            cv.scores.append(result.value)
+            cv.best_epochs.append(result.best_epoch)
+            cv.epochs.append(result.epochs)
+            if collect:
+                model.load_state_dict(self._module_state(family, result.state_dict))
+                p = self.pipeline.predict(model, self.data, val, self.cfg.trainer.eval_batch_size)
+                rows = val.cpu().numpy()
+                total = np.zeros((len(count), *p.shape[1:])) if total is None else total
+                total[rows] += p
+                count[rows] += 1
+            if on_fold is not None:
+                on_fold(k, float(np.mean(cv.scores)))
+        if collect and total is not None:
+            seen = count > 0
+            cv.oof_rows = np.flatnonzero(seen)
+            cv.oof = total[seen] / count[seen].reshape(-1, *([1] * (total.ndim - 1)))
+        return cv
+
+    def _module_state(self, family: "ModelFamily", state: dict[str, "torch.Tensor"]) -> dict[str, "torch.Tensor"]:
+        """A fit returns the network's own weights; a host-wrapped module (Lightning engine) prefixes them."""
+        if self.cfg.trainer.engine == "lightning" and family.network is not None:
+            return {f"net.{k}": v for k, v in state.items()}
+        return state
 
     def family(self, name: str) -> "ModelFamily":
         return next(f for f in self.families if f.name == name)
+
+
+@dataclass
+class CrossValidation:
+    scores: list[float] = field(default_factory=list)
+    best_epochs: list[int] = field(default_factory=list)
+    epochs: list[int] = field(default_factory=list)
+    #: Out-of-fold predictions (averaged over repeats) of the rows in `oof_rows`, when collected.
+    oof: Optional["np.ndarray"] = None
+    oof_rows: Optional["np.ndarray"] = None
+
+    @property
+    def median_best_epoch(self) -> int:
+        import numpy as np
+
+        return max(1, int(round(float(np.median(self.best_epochs)))))
 
 
 class Objective:
@@ -170,22 +225,21 @@ class Objective:
                         seed: int) -> float:
         import numpy as np
         import optuna
-        import torch
 
-        ctx, scores, epochs = self.ctx, [], []
-        for k, (train, val, y_val) in enumerate(ctx.folds):
-            torch.manual_seed(seed * 1000 + k)
-            model = ctx.build_model(family, params, hp)
-            result = ctx.fit(family, model, hp, seed * 1000 + k, train, val, y_val)
-            scores.append(result.value)
-            epochs.append(result.best_epoch)
-            trial.report(float(np.mean(scores)), k)
+        n_folds = len(self.ctx.folds)
+
+        def on_fold(k: int, mean: float) -> None:
+            trial.report(mean, k)
             if trial.should_prune():
-                raise optuna.TrialPruned(f"pruned after fold {k + 1} of {len(ctx.folds)}")
-        trial.set_user_attr("cv_scores", [round(s, 6) for s in scores])
-        trial.set_user_attr("cv_std", float(np.std(scores)))
-        trial.set_user_attr("best_epoch", int(round(float(np.median(epochs)))))
-        return float(np.mean(scores))
+                trial.set_user_attr("epochs", k + 1)
+                raise optuna.TrialPruned(f"pruned after fold {k + 1} of {n_folds}")
+
+        cv = self.ctx.cross_validate(family, params, hp, seed, on_fold)
+        trial.set_user_attr("cv_scores", [round(s, 6) for s in cv.scores])
+        trial.set_user_attr("cv_std", float(np.std(cv.scores)))
+        trial.set_user_attr("best_epoch", cv.median_best_epoch)
+        trial.set_user_attr("epochs", int(max(cv.epochs)))
+        return float(np.mean(cv.scores))
 
     def _fail(self, trial: "optuna.Trial", exc: Exception) -> float:
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]

@@ -12,7 +12,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 
-from automl.tabular.pipeline import tabular_loss
+from automl.tabular.pipeline import network_penalty, tabular_loss
 from automl.training.fast import make_optimizer
 
 
@@ -27,7 +27,8 @@ class TabularModule(pl.LightningModule):
         return self.net(x_num, x_cat)
 
     def _loss(self, batch: tuple) -> torch.Tensor:
-        return tabular_loss(self(batch[0], batch[1]), batch[2], self.hp, self.task, self.class_weight)
+        return tabular_loss(self(batch[0], batch[1]), batch[2], self.hp, self.task, self.class_weight) \
+            + network_penalty(self.net)
 
     def training_step(self, batch: tuple, batch_idx: int) -> torch.Tensor:
         loss = self._loss(batch)

@@ -147,7 +147,8 @@ class TabularPipeline(Pipeline):
             yield x_num[idx], x_cat[idx], y[idx]
 
     def loss(self, net: "torch.nn.Module", batch: tuple, params: dict[str, Any]) -> "torch.Tensor":
-        return tabular_loss(net(batch[0], batch[1]), batch[2], params, self.task, self.class_weight)
+        return tabular_loss(net(batch[0], batch[1]), batch[2], params, self.task, self.class_weight) \
+            + network_penalty(net)
 
     def predict(self, model: Any, data: dict[str, "torch.Tensor"], rows: "torch.Tensor", batch_size: int) -> "np.ndarray":
         import torch
@@ -194,6 +195,12 @@ def tabular_loss(logits: "torch.Tensor", y: "torch.Tensor", params: dict[str, An
     if task == MULTICLASS:
         return F.cross_entropy(logits, y, weight=class_weight if balanced else None)
     return F.mse_loss(logits.squeeze(-1), y)
+
+
+def network_penalty(net: Any) -> Any:
+    """A network's own regulariser: `net.penalty()` when it defines one (e.g. a sparsity term), else 0."""
+    penalty = getattr(net, "penalty", None)
+    return penalty() if callable(penalty) else 0.0
 
 
 def outputs_to_scores(logits: "torch.Tensor", task: str) -> "torch.Tensor":

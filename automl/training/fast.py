@@ -101,7 +101,10 @@ def fit(
     objective: "MetricSpec",
     seed: int,
     report: Optional[Callable[[int, float], None]] = None,
+    keep_last: bool = False,
 ) -> FitResult:
+    """Train with early stopping on the objective; return the best epoch's weights (the last epoch's with
+    `keep_last`, for a refit whose epoch count was chosen beforehand)."""
     import torch
 
     start = time.perf_counter()
@@ -156,6 +159,9 @@ def fit(
             report(epoch - 1, value)  # 0-based, as Lightning's epochs (and Optuna's callback) count
         if stale >= trainer.patience:
             break
+    if keep_last:
+        best, best_epoch = history[-1], len(history)
+        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     assert best_state is not None
     return FitResult(best, best_epoch, len(history), best_state, history, clock() - start, compute_s)
 

@@ -131,6 +131,7 @@ def fit_lightning(
     objective: "MetricSpec",
     seed: int,
     trial: "Optional[optuna.Trial]" = None,
+    keep_last: bool = False,
 ) -> FitResult:
     import torch
 
@@ -160,8 +161,12 @@ def fit_lightning(
     if val_metric.best_state is None:
         raise Diverged("no validation epoch completed")
     best = max(val_metric.history) if mode == "max" else min(val_metric.history)
-    return FitResult(best, val_metric.best_epoch, len(val_metric.history), val_metric.best_state,
-                     val_metric.history, time.perf_counter() - start, clock.compute_s)
+    state, best_epoch = val_metric.best_state, val_metric.best_epoch
+    if keep_last:
+        best, best_epoch = val_metric.history[-1], len(val_metric.history)
+        state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+    return FitResult(best, best_epoch, len(val_metric.history), state, val_metric.history,
+                     time.perf_counter() - start, clock.compute_s)
 
 
 def _val_batches(pipeline: "Pipeline", data: dict, rows: "torch.Tensor", batch_size: int) -> list:

@@ -88,5 +88,5 @@ class GatedMLP(nn.Module):
         return self.head(self.body(self.gates(self.input(x_num, x_cat))))
 
     def penalty(self) -> torch.Tensor:
-        """Added to the training loss by the medical pipeline (`automl_medical.pipeline`)."""
+        """Added to the training loss by the host (a network's `penalty()`, see `automl.specs.ModelFamily`)."""
         return self.gate_penalty * self.gates.penalty()

@@ -13,12 +13,6 @@ from automl_medical.options import MedicalOptions
 FAMILIES = ("mlp", "dcn", "snn", "gated_mlp")
 
 
-def _pipeline(options: Any) -> Any:
-    from automl_medical.pipeline import medical_pipeline
-
-    return medical_pipeline(options)
-
-
 def _evaluate(evaluation: Any) -> None:
     from automl_medical.evaluate import evaluate
 
@@ -43,7 +37,6 @@ def automl_register_domains() -> list[DomainSpec]:
             },
             families=FAMILIES,
             default_dataset="breast_biopsy",
-            pipeline=_pipeline,
             options=MedicalOptions,
             evaluate=_evaluate,
         )

@@ -14,8 +14,10 @@ from automl import AutoML
 def _prepare(host, dataset=None, frame=None, overrides=()):
     cfg = AutoML(domain="medical", overrides=list(overrides), host=host).config
     cfg.dataset = dataset
+    from automl.run import make_pipeline
+
     domain = host.domain("medical")
-    return domain.pipeline(cfg.domain.options).prepare(cfg, host, domain, frame)
+    return make_pipeline(domain, cfg.domain.options).prepare(cfg, host, domain, frame)
 
 
 def test_breast_biopsy_drops_the_identifier_imputes_and_keeps_repeat_samples_together(host, biopsy):

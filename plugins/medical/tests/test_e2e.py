@@ -101,7 +101,9 @@ def test_the_saved_predictor_holds_no_training_rows(biopsy_run, biopsy, host):
     cfg = AutoML(domain="medical", overrides=tiny, host=host).config
     cfg.dataset = "breast_biopsy"
     domain = host.domain("medical")
-    prepared = domain.pipeline(None).prepare(cfg, host, domain, None)  # the run's own split, re-derived
+    from automl.run import make_pipeline
+
+    prepared = make_pipeline(domain, None).prepare(cfg, host, domain, None)  # the run's own split, re-derived
     train = prepared.train
     predictor_dir = run_dir / "predictor"
     for tensor in load_file(str(predictor_dir / "model.safetensors")).values():

@@ -10,7 +10,6 @@ import torch
 from automl.search.objective import FamilyTrial
 from automl.tabular.families import TabularInfo
 from automl_medical.families import GATED_MLP, SNN
-from automl_medical.pipeline import MedicalPipeline
 
 INFO = TabularInfo(task="binary", n_train=200, n_num=751, cardinalities=(3,), n_outputs=1, n_classes=2)
 
@@ -39,19 +38,25 @@ def test_snn_keeps_activations_normalised_through_depth():
     assert abs(float(h.mean())) < 0.15 and 0.7 < float(h.var()) < 1.3  # SELU's fixed point, no normalisation layer
 
 
-def test_gate_penalty_is_part_of_the_medical_training_loss():
+def test_gate_penalty_is_part_of_the_training_loss_in_both_engines():
+    """The host adds a network's `penalty()` to its objective: the fast engine's and TabularModule's."""
+    import torch.nn.functional as F
+
+    from automl.tabular.module import TabularModule
     from automl.tabular.pipeline import TabularPipeline
     from automl_medical.networks import GatedMLP
 
     net = GatedMLP(5, (), 1, [8], "relu", 0.0, 0.0, gate_penalty=0.3).eval()  # eval: no gate noise
     batch = (torch.randn(16, 5), torch.zeros(16, 0, dtype=torch.long), torch.randint(0, 2, (16,)).float())
-    medical, plain = MedicalPipeline(), TabularPipeline()
-    for pipeline in (medical, plain):
-        pipeline.task, pipeline.class_weight = "binary", None
+    pipeline = TabularPipeline()
+    pipeline.task, pipeline.class_weight = "binary", None
     with torch.no_grad():
-        gap = float(medical.loss(net, batch, {})) - float(plain.loss(net, batch, {}))
+        plain = float(F.binary_cross_entropy_with_logits(net(batch[0], batch[1]).squeeze(-1), batch[2]))
+        gap = float(pipeline.loss(net, batch, {})) - plain
+        lightning_gap = float(TabularModule(net, "binary", {})._loss(batch)) - plain
     assert gap == pytest.approx(0.3 * float(net.gates.penalty().detach())) and gap > 0.1
-    medical.loss(net, batch, {}).backward()
+    assert lightning_gap == pytest.approx(gap)
+    pipeline.loss(net, batch, {}).backward()
     assert (net.gates.mu.grad > 0).all()  # gradient descent pushes every gate towards closing
 
 
@@ -67,7 +72,9 @@ def test_gates_close_on_noise_and_stay_open_on_informative_features(biopsy):
     x_num, x_cat = torch.tensor(x), torch.zeros(len(x), 0, dtype=torch.long)
     torch.manual_seed(0)
     net = GatedMLP(49, (), 1, [32], "relu", 0.1, 0.0, gate_penalty=0.01)
-    pipeline = MedicalPipeline()
+    from automl.tabular.pipeline import TabularPipeline
+
+    pipeline = TabularPipeline()
     pipeline.task, pipeline.class_weight = "binary", None
     opt = torch.optim.AdamW(net.parameters(), lr=1e-2)
     for _ in range(300):
