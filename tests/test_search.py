@@ -190,3 +190,30 @@ def test_family_is_a_searched_choice_in_one_study(tmp_path, credit_frame):
         own = [c for c in board.columns if c.startswith(f"param.{fam}.")]
         assert own and board.loc[board.family == fam, own].notna().any(axis=None)
         assert board.loc[board.family != fam, own].isna().all(axis=None)
+
+
+def test_a_new_study_tries_every_family_first(tmp_path, credit_frame):
+    result = _automl("search.n_trials=3", "trainer.max_epochs=1", families="[mlp,dcn,ft_transformer]").fit(
+        data=credit_frame.drop(columns=["rownames"]), target="Status", run_dir=tmp_path)
+    assert sorted(result.leaderboard.family) == ["dcn", "ft_transformer", "mlp"]
+
+
+def test_pruning_compares_a_trial_with_its_own_family_only():
+    import optuna
+
+    from automl.search.pruning import FamilyPruner
+
+    study = optuna.create_study(direction="maximize", pruner=FamilyPruner(
+        optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)))
+    dist = optuna.distributions.CategoricalDistribution(["fast", "slow"])
+    for family, curve in [("fast", [0.8, 0.9]), ("fast", [0.8, 0.9]), ("slow", [0.2, 0.5]), ("slow", [0.3, 0.6])]:
+        study.add_trial(optuna.trial.create_trial(
+            params={"family": family}, distributions={"family": dist}, value=curve[-1],
+            intermediate_values=dict(enumerate(curve))))
+    study.enqueue_trial({"family": "slow"})
+    trial = study.ask({"family": dist})
+    assert trial.params["family"] == "slow"
+    trial.report(0.35, 0)  # poor next to the fast family, the median of its own
+    assert not trial.should_prune()
+    trial.report(0.1, 1)  # worse than every slow trial at this epoch
+    assert trial.should_prune()

@@ -54,13 +54,14 @@ def execute_search(cfg: "RunConfig", host: "PluginHost", plan: "Plan", prepared:
                    run_dir: Path, pool: "WorkerPool | None" = None) -> SearchOutcome:
     """Run this invocation's trials (in worker processes when `pool` is given, else here), then finalize."""
     from automl.progress import StudyProgress
-    from automl.search.study import check_continuation, fail_interrupted_trials, open_study
+    from automl.search.study import check_continuation, enqueue_each_family, fail_interrupted_trials, open_study
 
     study = open_study(cfg.search, run_dir, plan.objective.direction, cfg.seed)
     check_continuation(study, plan.objective.direction, plan.objective.name, prepared.fingerprint, str(run_dir))
     if cfg.search.storage is None:  # our own file, under our run lock: RUNNING trials are leftovers
         fail_interrupted_trials(study)
     n_before = len(study.trials)
+    enqueue_each_family(study, [f.name for f in plan.families], cfg.search.n_trials)
     where = f"{pool.n_workers} worker process(es)" if pool else "this process"
     log.info("searching %s over %s in %s (%s trials%s), objective %s; study %s", plan.domain.name,
              ", ".join(f.name for f in plan.families), where, cfg.search.n_trials or "unlimited",
@@ -74,7 +75,10 @@ def execute_search(cfg: "RunConfig", host: "PluginHost", plan: "Plan", prepared:
             final = _in_process(cfg, host, plan, prepared, run_dir, study, progress)
     finally:
         progress.close()
-    trials = study.get_trials(deepcopy=False)
+    from optuna.trial import TrialState
+
+    # Trials queued but never started (a timeout ended the search first) are not part of the leaderboard.
+    trials = [t for t in study.get_trials(deepcopy=False) if t.state != TrialState.WAITING]
     return SearchOutcome(trials, len(trials) - n_before, final["number"], final["value"], final["params"],
                          final["family"], final["test_metrics"])
 

@@ -98,9 +98,10 @@ class SearchContext:
             return family.build(params, info)
         net = family.network(params, info)
         if self.cfg.trainer.engine == "lightning":
-            from automl.tabular.module import TabularModule
+            from automl.training.module import NetworkModule
 
-            return TabularModule(net, info.task, hp, getattr(self.pipeline, "class_weight", None))
+            pipeline = self.pipeline
+            return NetworkModule(net, lambda n, batch: pipeline.loss(n, batch, hp), hp)
         return net
 
     def fit(self, family: "ModelFamily", model: Any, hp: dict[str, Any], seed: int, train: "torch.Tensor",
@@ -146,8 +147,10 @@ class SearchContext:
             cv.best_epochs.append(result.best_epoch)
             cv.epochs.append(result.epochs)
             if collect:
+                from automl.training.fast import unwrap
+
                 model.load_state_dict(self._module_state(family, result.state_dict))
-                p = self.pipeline.predict(model, self.data, val, self.cfg.trainer.eval_batch_size)
+                p = self.pipeline.predict(unwrap(model), self.data, val, self.cfg.trainer.eval_batch_size)
                 rows = val.cpu().numpy()
                 total = np.zeros((len(count), *p.shape[1:])) if total is None else total
                 total[rows] += p

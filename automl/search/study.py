@@ -79,10 +79,22 @@ def make_pruner(cfg: "SearchConfig") -> "optuna.pruners.BasePruner":
     import optuna
 
     if cfg.pruner == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
-    if cfg.pruner == "halving":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=2, reduction_factor=3)
-    return optuna.pruners.NopPruner()
+        base = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
+    elif cfg.pruner == "halving":
+        base = optuna.pruners.SuccessiveHalvingPruner(min_resource=2, reduction_factor=3)
+    else:
+        return optuna.pruners.NopPruner()
+    from automl.search.pruning import FamilyPruner
+
+    return FamilyPruner(base)
+
+
+def enqueue_each_family(study: "optuna.Study", families: list[str], n_trials: Optional[int]) -> None:
+    """A new study tries each family once first, so a short search cannot miss an architecture."""
+    if len(families) < 2 or study.trials:
+        return
+    for name in families[: n_trials or len(families)]:
+        study.enqueue_trial({"family": name})
 
 
 def open_study(cfg: "SearchConfig", run_dir: Path, direction: str, seed: int, n_workers: int = 1,

@@ -1,44 +1,36 @@
-"""`TabularModule`: the LightningModule around a tabular network, for the Lightning engine and for users.
+"""`TabularModule`: a tabular network with the host's tabular objective, as a LightningModule.
 
-The fast engine trains the same network with the same loss (`tabular_loss`) and optimiser
-(`make_optimizer`) without importing Lightning; this module is what `ModelFamily.build` means for families
-that give `network=`, and what `TabularPredictor.lightning_module()` returns.
+What `TabularPredictor.lightning_module()` returns, so a saved model can be fine-tuned with a
+`lightning.Trainer`. During a search the Lightning engine uses `automl.training.module.NetworkModule` with the
+pipeline's own loss, which for tabular data is this same objective.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import lightning.pytorch as pl
 import torch
 
 from automl.tabular.pipeline import network_penalty, tabular_loss
-from automl.training.fast import make_optimizer
+from automl.training.module import NetworkModule
 
 
-class TabularModule(pl.LightningModule):
+class TabularModule(NetworkModule):
     def __init__(self, net: torch.nn.Module, task: str, hp: dict[str, Any],
                  class_weight: torch.Tensor | None = None) -> None:
-        super().__init__()
-        self.net, self.task, self.hp = net, task, dict(hp)
+        super().__init__(net, self._tabular_loss, hp)
+        self.task = task
         self.register_buffer("class_weight", class_weight, persistent=False)
 
-    def forward(self, x_num: torch.Tensor, x_cat: torch.Tensor) -> torch.Tensor:
-        return self.net(x_num, x_cat)
+    def _tabular_loss(self, net: torch.nn.Module, batch: tuple) -> torch.Tensor:
+        return tabular_loss(net(batch[0], batch[1]), batch[2], self.hp, self.task, self.class_weight) \
+            + network_penalty(net)
 
     def _loss(self, batch: tuple) -> torch.Tensor:
-        return tabular_loss(self(batch[0], batch[1]), batch[2], self.hp, self.task, self.class_weight) \
-            + network_penalty(self.net)
-
-    def training_step(self, batch: tuple, batch_idx: int) -> torch.Tensor:
-        loss = self._loss(batch)
-        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(batch[2]))
-        return loss
+        return self._tabular_loss(self.net, batch)
 
     def validation_step(self, batch: tuple, batch_idx: int) -> torch.Tensor:
+        """Validation loss on your own (x_num, x_cat, y) batches when you fine-tune with a Trainer."""
         loss = self._loss(batch)
         self.log("val_loss", loss, on_step=False, on_epoch=True, batch_size=len(batch[2]))
         return loss
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return make_optimizer(self.parameters(), self.hp)

@@ -53,6 +53,12 @@ def is_lightning_module(obj: Any) -> bool:
     return mod is not None and isinstance(obj, mod.LightningModule)
 
 
+def unwrap(model: Any) -> Any:
+    """The network inside the host's NetworkModule (pipelines predict with their own networks)."""
+    mod = sys.modules.get("automl.training.module")
+    return mod.unwrap(model) if mod is not None else model
+
+
 def make_optimizer(parameters: Any, hp: dict[str, Any]) -> "torch.optim.Optimizer":
     """The host's optimiser for networks (shared with `TabularModule.configure_optimizers`)."""
     import torch

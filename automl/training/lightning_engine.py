@@ -17,6 +17,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback, EarlyStopping
 
 from automl.training.fast import Diverged, FitResult
+from automl.training.module import NetworkModule, unwrap
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -107,7 +108,7 @@ class _ValidationObjective(Callback):
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         import numpy as np
 
-        scores = self.pipeline.predict(pl_module, self.data, self.rows, self.batch_size)
+        scores = self.pipeline.predict(unwrap(pl_module), self.data, self.rows, self.batch_size)
         if not np.isfinite(scores).all():
             raise Diverged(f"validation predictions are not finite in epoch {trainer.current_epoch}")
         value = float(self.objective.fn(self.y, scores))
@@ -155,9 +156,15 @@ def fit_lightning(
         precision="bf16-mixed" if bf16 else "32-true", logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0, callbacks=callbacks,
     )
-    val_batches = _FixedBatches(_val_batches(pipeline, data, val_rows, trainer_cfg.eval_batch_size))
-    trainer.fit(module, train_dataloaders=_Epochs(pipeline, data, train_rows, hp["batch_size"], generator, module),
-                val_dataloaders=val_batches)
+    if isinstance(module, NetworkModule):
+        # One validation "batch": the rows themselves; a callback scores all of them with the objective.
+        val_batches = [val_rows]
+    else:  # a plugin's own module: its validation_step gets the pipeline's batches, in order
+        ordered = torch.Generator(device=device).manual_seed(0)
+        val_batches = list(pipeline.train_batches(data, val_rows, trainer_cfg.eval_batch_size, ordered, module))
+    trainer.fit(module, train_dataloaders=_Epochs(pipeline, data, train_rows, hp["batch_size"], generator,
+                                                  unwrap(module)),
+                val_dataloaders=_FixedBatches(val_batches))
     if val_metric.best_state is None:
         raise Diverged("no validation epoch completed")
     best = max(val_metric.history) if mode == "max" else min(val_metric.history)
@@ -167,11 +174,3 @@ def fit_lightning(
         state = {k: v.detach().clone() for k, v in module.state_dict().items()}
     return FitResult(best, best_epoch, len(val_metric.history), state, val_metric.history,
                      time.perf_counter() - start, clock.compute_s)
-
-
-def _val_batches(pipeline: "Pipeline", data: dict, rows: "torch.Tensor", batch_size: int) -> list:
-    """Validation rows in large, ordered slices (the module's `validation_step` logs its loss on them)."""
-    import torch
-
-    g = torch.Generator(device=rows.device).manual_seed(0)
-    return list(pipeline.train_batches(data, rows, batch_size, g, None))

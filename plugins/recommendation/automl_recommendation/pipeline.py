@@ -47,9 +47,6 @@ class RecommendationPipeline(Pipeline):
 
         from automl.data.split import split_rows
 
-        if cfg.trainer.engine != "fast":
-            raise ConfigError("the recommendation domain trains with trainer.engine=fast only: its networks have "
-                              "their own losses, which the host's Lightning wrapper does not call yet")
         opts = self.options
         if opts.k < 1 or opts.max_seq_len < 2 or opts.min_interactions < 1:
             raise ConfigError("domain.options: k and min_interactions must be at least 1, max_seq_len at least 2")

@@ -88,8 +88,17 @@ def test_unusable_settings_are_refused(host, tmp_path):
         fit("domain.task=binary")
     with pytest.raises(ConfigError, match="unknown_option"):
         fit("+domain.options.unknown_option=1")
-    with pytest.raises(ConfigError, match="trainer.engine=fast"):
-        fit("trainer.engine=lightning")
+
+
+@pytest.mark.parametrize("family", ["mf_bpr", "sasrec"])
+def test_the_lightning_engine_trains_with_the_pipelines_own_loss(small_log, host, tmp_path, family):
+    """trainer.engine=lightning wraps the network with this pipeline's loss (BPR, next-item), not a tabular one."""
+    result = AutoML(domain="recommendation", overrides=[
+        f"data.path={small_log}", "domain.options.time_column=when", "search.n_workers=0",
+        "trainer.engine=lightning", f"search.families=[{family}]",
+        "search.n_trials=1", "trainer.max_epochs=2"], host=host).fit(run_dir=tmp_path)
+    assert (result.leaderboard.state == "complete").all()
+    assert result.test_metrics["ndcg@10"] >= 0.0 and result.load().recommend([1], k=3).shape[0] == 3
 
 
 def test_explicit_split_is_the_hosts_seeded_random_split(host):
