@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from automl.config import RunConfig
     from automl.pipeline import Pipeline, Prepared
     from automl.plugins import PluginHost
+    from automl.search.workers import WorkerPool
     from automl.specs import DomainSpec, MetricSpec, ModelFamily
 
 log = logging.getLogger(__name__)
@@ -135,8 +136,13 @@ def resolve_run_dir(cfg: "RunConfig") -> Path:
     return path
 
 
-def run(cfg: "RunConfig", host: Optional["PluginHost"] = None, frame: "pd.DataFrame | None" = None) -> RunResult:
-    """Run a whole search as configured. The SDK and the CLI both end up here."""
+def run(cfg: "RunConfig", host: Optional["PluginHost"] = None, frame: "pd.DataFrame | None" = None,
+        pool: Optional["WorkerPool"] = None) -> RunResult:
+    """Run a whole search as configured. The SDK and the CLI both end up here.
+
+    `pool`: a worker process started ahead (the CLI starts one before composing the config); used when the
+    run wants workers, closed otherwise.
+    """
     from automl.plugins import PluginHost
     from automl.search.study import RunLock
 
@@ -151,8 +157,11 @@ def run(cfg: "RunConfig", host: Optional["PluginHost"] = None, frame: "pd.DataFr
         from automl.search.workers import WorkerPool, resolve_workers
 
         n_workers = resolve_workers(cfg, host)
+        if pool is not None and not n_workers:
+            pool.close()
+            pool = None
         # Started first: its imports (torch, plugins) overlap the data loading below.
-        pool = WorkerPool(n_workers) if n_workers else None
+        pool = (pool or WorkerPool()).sized(n_workers) if n_workers else None
         try:
             prepared = pipeline.prepare(cfg, host, domain, frame)
             plan = plan_search(cfg, host, domain, options, pipeline, prepared.info)

@@ -54,7 +54,7 @@ def resolve_workers(cfg: "RunConfig", host: "PluginHost") -> int:
 class WorkerPool:
     """The zygote worker process (it forks its siblings itself)."""
 
-    def __init__(self, n_workers: int) -> None:
+    def __init__(self, n_workers: int = 1) -> None:
         self.n_workers = n_workers
         self.tmp = Path(tempfile.mkdtemp(prefix="automl-job-"))  # 0700: the prepared data never leaves it
         self.stderr = open(self.tmp / "worker.stderr", "w+b")
@@ -62,6 +62,11 @@ class WorkerPool:
         self.proc = subprocess.Popen([sys.executable, "-m", "automl.search.worker"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self.stderr, env=env)
         self.submitted = False
+
+    def sized(self, n_workers: int) -> "WorkerPool":
+        """How many workers the zygote will be (it forks its siblings only when the job arrives)."""
+        self.n_workers = n_workers
+        return self
 
     def submit(self, job: "Job") -> None:
         path = self.tmp / "job.pkl"
@@ -100,8 +105,9 @@ class WorkerPool:
                 logging.getLogger(event.get("name", "automl")).log(event.get("level", logging.INFO), event["message"])
             elif kind == "error":
                 errors.append(event)
-            elif kind == "final":
+            elif kind == "final":  # the zygote's last word: its siblings are done, and so is it
                 final = json.loads(Path(event["path"]).read_text())
+                break
         code = self.proc.wait()
         for err in errors:
             if err.get("user_error"):
