@@ -71,6 +71,9 @@ class TrainerConfig:
     engine: str = "fast"
     max_epochs: int = 20
     patience: int = 5
+    #: Early stopping and the best epoch are judged on: auto (the pipeline's proper scoring rule, log loss for
+    #: classification), objective (the search's metric), or any metric name.
+    stop_on: str = "auto"
     accelerator: str = "auto"
     precision: str = "auto"
     eval_batch_size: int = 8192

@@ -70,6 +70,10 @@ class Pipeline(ABC):
 
     # -- where trials run --------------------------------------------------------------------------------
 
+    def stopping_metric(self, info: "DataInfo") -> Optional[str]:
+        """The metric early stopping watches (`trainer.stop_on=auto`); None: the search's objective."""
+        return None
+
     @abstractmethod
     def training_space(self, trial: Any, info: "DataInfo") -> dict[str, Any]:
         """Training hyperparameters searched for every family (learning rate, batch size...)."""

@@ -70,6 +70,8 @@ class SearchContext:
     rows: dict[str, "torch.Tensor"] = field(default_factory=dict)
     folds: list[tuple["torch.Tensor", "torch.Tensor", "np.ndarray"]] = field(default_factory=list)
     y_val: Optional["np.ndarray"] = None
+    #: What early stopping watches (None: the objective); see `automl.training.fast.EpochJudge`.
+    stopper: Optional["MetricSpec"] = None
 
     @classmethod
     def build(cls, cfg: "RunConfig", host: "PluginHost", domain: "DomainSpec", pipeline: "Pipeline",
@@ -87,6 +89,7 @@ class SearchContext:
         ctx.y_val = pipeline.targets(prepared, prepared.val)
         for tr, va in prepared.folds or []:
             ctx.folds.append((rows(tr), rows(va), pipeline.targets(prepared, va)))
+        ctx.stopper = stopping_metric(cfg.trainer.stop_on, pipeline, prepared.info, host, objective)
         return ctx
 
     # -- models ------------------------------------------------------------------------------------------
@@ -112,7 +115,7 @@ class SearchContext:
             from automl.training.lightning_engine import fit_lightning
 
             result = fit_lightning(model, self.pipeline, self.data, train, val, y_val, hp, trainer,
-                                   self.objective, seed, trial, keep_last)
+                                   self.objective, seed, trial, keep_last, self.stopper)
             if family.network is not None:  # host-wrapped network: keep its own weights, as the fast engine does
                 result.state_dict = {k[len("net."):]: v for k, v in result.state_dict.items()
                                      if k.startswith("net.")}
@@ -128,7 +131,7 @@ class SearchContext:
                     raise Pruned(f"pruned after epoch {step + 1}")
 
         return fit(model, self.pipeline, self.data, train, val, y_val, hp, trainer, self.objective, seed,
-                   report, keep_last)
+                   report, keep_last, self.stopper)
 
     def cross_validate(self, family: "ModelFamily", params: dict[str, Any], hp: dict[str, Any], seed: int,
                        on_fold: Optional[Callable[[int, float], None]] = None,
@@ -171,6 +174,21 @@ class SearchContext:
 
     def family(self, name: str) -> "ModelFamily":
         return next(f for f in self.families if f.name == name)
+
+
+def stopping_metric(stop_on: str, pipeline: "Pipeline", info: Any, host: "PluginHost",
+                    objective: "MetricSpec") -> Optional["MetricSpec"]:
+    """`trainer.stop_on` resolved: auto (the pipeline's choice), objective, or a metric by name."""
+    from automl.errors import ConfigError
+
+    name = pipeline.stopping_metric(info) if stop_on == "auto" else (None if stop_on == "objective" else stop_on)
+    if name is None or name == objective.name:
+        return None
+    metric = host.metrics.get(name)
+    if info.task not in metric.tasks:
+        raise ConfigError(f"trainer.stop_on={name} does not apply to {info.task} tasks: use auto, objective or a "
+                          f"metric of that task")
+    return metric
 
 
 @dataclass

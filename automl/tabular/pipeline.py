@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 from automl.data.checks import check_table
 from automl.data.sources import load_table
@@ -102,6 +102,10 @@ class TabularPipeline(Pipeline):
         )
 
     # -- where trials run --------------------------------------------------------------------------------
+
+    def stopping_metric(self, info: TabularInfo) -> Optional[str]:
+        """Log loss for classification: a proper scoring rule keeps improving while ROC AUC plateaus."""
+        return "log_loss" if info.task in (BINARY, MULTICLASS) else None
 
     def training_space(self, trial: "optuna.Trial", info: TabularInfo) -> dict[str, Any]:
         sizes = [b for b in BATCH_SIZES if b <= max(BATCH_SIZES[0], info.n_train // 4)]

@@ -47,6 +47,44 @@ class FitResult:
     compute_s: float = 0.0
 
 
+class EpochJudge:
+    """Early stopping and the best epoch, judged on a stopping metric; the trial is scored by the objective.
+
+    The stopping metric is a proper scoring rule by default (validation log loss for classification, see
+    `Pipeline.stopping_metric`): ROC AUC on a small validation split plateaus within a few epochs, and a
+    network stopped there is undertrained. The trial's value is the objective at the epoch the stopping
+    metric chose.
+    """
+
+    def __init__(self, objective: "MetricSpec", stopper: "Optional[MetricSpec]", patience: int) -> None:
+        self.objective, self.stopper, self.patience = objective, stopper or objective, patience
+        self.maximize = self.stopper.direction == "maximize"
+        self.best_stop = -math.inf if self.maximize else math.inf
+        self.value = math.nan
+        self.best_epoch, self.stale = 0, 0
+        self.history: list[float] = []  # the objective, per epoch
+        self.stops: list[float] = []  # the stopping metric, per epoch
+
+    def update(self, epoch: int, y: "np.ndarray", scores: "np.ndarray") -> bool:
+        """Score one epoch; True when it is the best so far."""
+        value = float(self.objective.fn(y, scores))
+        stop = value if self.stopper is self.objective else float(self.stopper.fn(y, scores))
+        for name, v in ((self.objective.name, value), (self.stopper.name, stop)):
+            if math.isnan(v):
+                raise Diverged(f"validation {name} is NaN in epoch {epoch}")
+        self.history.append(value)
+        self.stops.append(stop)
+        if (stop > self.best_stop) if self.maximize else (stop < self.best_stop):
+            self.best_stop, self.value, self.best_epoch, self.stale = stop, value, epoch, 0
+            return True
+        self.stale += 1
+        return False
+
+    @property
+    def done(self) -> bool:
+        return self.stale >= self.patience
+
+
 def is_lightning_module(obj: Any) -> bool:
     """True for a LightningModule, without importing Lightning when nothing has."""
     mod = sys.modules.get("lightning.pytorch")
@@ -108,8 +146,9 @@ def fit(
     seed: int,
     report: Optional[Callable[[int, float], None]] = None,
     keep_last: bool = False,
+    stopper: "Optional[MetricSpec]" = None,
 ) -> FitResult:
-    """Train with early stopping on the objective; return the best epoch's weights (the last epoch's with
+    """Train with early stopping (see `EpochJudge`); return the best epoch's weights (the last epoch's with
     `keep_last`, for a refit whose epoch count was chosen beforehand)."""
     import torch
 
@@ -122,9 +161,7 @@ def fit(
     else:
         opt, scheduler = make_optimizer(model.parameters(), hp), None
     generator = torch.Generator(device=device).manual_seed(seed)
-    maximize = objective.direction == "maximize"
-    best, best_epoch, best_state, history = -math.inf if maximize else math.inf, 0, None, []
-    compute_s, stale = 0.0, 0
+    judge, best_state, compute_s = EpochJudge(objective, stopper, trainer.patience), None, 0.0
     amp = autocast_context(device, str(trainer.precision))
     clock = time.perf_counter
 
@@ -152,19 +189,13 @@ def fit(
         scores = pipeline.predict(model, data, val_rows, trainer.eval_batch_size)
         if not _finite(scores):
             raise Diverged(f"validation predictions are not finite in epoch {epoch}")
-        value = float(objective.fn(y_val, scores))
-        history.append(value)
-        if math.isnan(value):
-            raise Diverged(f"validation {objective.name} is NaN in epoch {epoch}")
-        if (value > best) if maximize else (value < best):
-            best, best_epoch, stale = value, epoch, 0
+        if judge.update(epoch, y_val, scores):
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            stale += 1
         if report is not None:
-            report(epoch - 1, value)  # 0-based, as Lightning's epochs (and Optuna's callback) count
-        if stale >= trainer.patience:
+            report(epoch - 1, judge.history[-1])  # 0-based, as Lightning's epochs (and Optuna's callback) count
+        if judge.done:
             break
+    best, best_epoch, history = judge.value, judge.best_epoch, judge.history
     if keep_last:
         best, best_epoch = history[-1], len(history)
         best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback, EarlyStopping
 
-from automl.training.fast import Diverged, FitResult
+from automl.training.fast import Diverged, EpochJudge, FitResult
 from automl.training.module import NetworkModule, unwrap
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from automl.specs import MetricSpec
 
 MONITOR = "val_objective"
+STOP_MONITOR = "val_stopping"
 
 # Lightning announces accelerators and tips on every fit; one study prints thousands of these lines.
 for _name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda",
@@ -94,16 +95,14 @@ class StepClock(Callback):
 
 
 class _ValidationObjective(Callback):
-    """Computes the objective on all validation rows and logs it; keeps the best epoch's weights."""
+    """Scores all validation rows each epoch: logs the objective (for Optuna's pruning callback) and the
+    stopping metric (for Lightning's EarlyStopping), and keeps the best epoch's weights (`EpochJudge`)."""
 
     def __init__(self, pipeline: "Pipeline", data: dict, rows: "torch.Tensor", y: "np.ndarray",
-                 objective: "MetricSpec", batch_size: int) -> None:
+                 judge: EpochJudge, batch_size: int) -> None:
         self.pipeline, self.data, self.rows, self.y = pipeline, data, rows, y
-        self.objective, self.batch_size = objective, batch_size
-        self.maximize = objective.direction == "maximize"
-        self.history: list[float] = []
+        self.judge, self.batch_size = judge, batch_size
         self.best_state: Optional[dict] = None
-        self.best_epoch = 0
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         import numpy as np
@@ -111,13 +110,10 @@ class _ValidationObjective(Callback):
         scores = self.pipeline.predict(unwrap(pl_module), self.data, self.rows, self.batch_size)
         if not np.isfinite(scores).all():
             raise Diverged(f"validation predictions are not finite in epoch {trainer.current_epoch}")
-        value = float(self.objective.fn(self.y, scores))
-        best = max(self.history, default=-np.inf) if self.maximize else min(self.history, default=np.inf)
-        self.history.append(value)
-        if (value > best) if self.maximize else (value < best):
-            self.best_epoch = trainer.current_epoch + 1
+        if self.judge.update(trainer.current_epoch + 1, self.y, scores):
             self.best_state = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
-        pl_module.log(MONITOR, value, prog_bar=False)
+        pl_module.log(MONITOR, self.judge.history[-1], prog_bar=False)
+        pl_module.log(STOP_MONITOR, self.judge.stops[-1], prog_bar=False)
 
 
 def fit_lightning(
@@ -133,17 +129,19 @@ def fit_lightning(
     seed: int,
     trial: "Optional[optuna.Trial]" = None,
     keep_last: bool = False,
+    stopper: "Optional[MetricSpec]" = None,
 ) -> FitResult:
     import torch
 
     start = time.perf_counter()
     device = train_rows.device
     generator = torch.Generator(device=device).manual_seed(seed)
-    val_metric = _ValidationObjective(pipeline, data, val_rows, y_val, objective, trainer_cfg.eval_batch_size)
-    mode = "max" if objective.direction == "maximize" else "min"
+    judge = EpochJudge(objective, stopper, trainer_cfg.patience)
+    val_metric = _ValidationObjective(pipeline, data, val_rows, y_val, judge, trainer_cfg.eval_batch_size)
+    mode = "max" if judge.maximize else "min"
     clock = StepClock()
     callbacks: list[Callback] = [
-        val_metric, EarlyStopping(MONITOR, patience=trainer_cfg.patience, mode=mode, check_finite=True), clock,
+        val_metric, EarlyStopping(STOP_MONITOR, patience=trainer_cfg.patience, mode=mode, check_finite=True), clock,
     ]
     if trial is not None:
         from optuna_integration import PyTorchLightningPruningCallback
@@ -167,10 +165,9 @@ def fit_lightning(
                 val_dataloaders=_FixedBatches(val_batches))
     if val_metric.best_state is None:
         raise Diverged("no validation epoch completed")
-    best = max(val_metric.history) if mode == "max" else min(val_metric.history)
-    state, best_epoch = val_metric.best_state, val_metric.best_epoch
+    best, best_epoch, state = judge.value, judge.best_epoch, val_metric.best_state
     if keep_last:
-        best, best_epoch = val_metric.history[-1], len(val_metric.history)
+        best, best_epoch = judge.history[-1], len(judge.history)
         state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-    return FitResult(best, best_epoch, len(val_metric.history), state, val_metric.history,
+    return FitResult(best, best_epoch, len(judge.history), state, judge.history,
                      time.perf_counter() - start, clock.compute_s)
