@@ -46,7 +46,7 @@ class DataConfig:
 @dataclass
 class CVConfig:
     #: Score trials by repeated stratified k-fold on train+validation when the data has fewer rows than this.
-    below_rows: int = 0
+    below_rows: int = 2000
     folds: int = 5
     repeats: int = 1
 
