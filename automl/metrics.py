@@ -46,8 +46,13 @@ def pr_auc(y: "np.ndarray", p: "np.ndarray") -> float:
 
 
 def log_loss(y: "np.ndarray", p: "np.ndarray") -> float:
+    import numpy as np
     from sklearn.metrics import log_loss as sk_log_loss
 
+    p = np.asarray(p, dtype=np.float64)
+    if p.ndim == 2:
+        # float32 softmax rows sum to 1 only within float32 precision; sklearn checks at float64's and warns.
+        p = p / p.sum(axis=1, keepdims=True)
     return sk_log_loss(y, p, labels=list(range(p.shape[1])) if p.ndim == 2 else [0, 1])
 
 

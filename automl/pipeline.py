@@ -101,6 +101,14 @@ class Pipeline(ABC):
     def targets(self, prepared: Prepared, rows: "np.ndarray") -> "np.ndarray":
         """True targets for `rows`, in the form the metrics take."""
 
+    def bag(self, members: list["torch.nn.Module"]) -> Optional["torch.nn.Module"]:
+        """One model averaging the fold models of a cross-validated study, or None to refit on all rows instead.
+
+        A pipeline that returns a module here must rebuild the same module in `load_predictor` (the predictor's
+        metadata says how many members it has, under `bagged`).
+        """
+        return None
+
     # -- artifacts ---------------------------------------------------------------------------------------
 
     @abstractmethod

@@ -9,6 +9,7 @@ import pytest
 
 from automl import AutoML, hookimpl
 from automl.errors import AutoMLError, DataError
+from automl.search.finalize import BAGGED
 from automl.specs import TABULAR_TASKS, ModelFamily
 
 
@@ -146,10 +147,26 @@ def test_small_data_is_scored_by_cross_validation(tmp_path, credit_frame):
     scores = [pd.read_json(pd.io.common.StringIO(s), typ="series").tolist() for s in board.cv_scores]
     assert all(len(s) == 3 for s in scores)
     assert math.isclose(board.value.iloc[0], sum(scores[0]) / 3, rel_tol=1e-4)
-    assert result.load().predict(credit_frame.head(3)).shape == (3,)
-    # the final model is evaluated with out-of-fold predictions over every development row
+    predictor = result.load()
+    assert predictor.predict(credit_frame.head(3)).shape == (3,)
+    # the final model is the three fold models averaged, evaluated with their out-of-fold predictions
+    assert predictor.meta["bagged"] == 3 and len(predictor.model.members) == 3
+    n_dev = round(len(credit_frame) * 0.8)
+    assert result.test_metrics["validation_rows"] == f"{BAGGED} ({n_dev} rows)"
+
+
+def test_a_pipeline_that_does_not_bag_refits_on_all_development_rows(tmp_path, credit_frame, monkeypatch):
+    from automl.tabular.pipeline import TabularPipeline
+
+    monkeypatch.setattr(TabularPipeline, "bag", lambda self, members: None)
+    result = _automl("search.n_trials=2", "trainer.max_epochs=2", "search.cv.below_rows=100000",
+                     "search.cv.folds=2", families="[mlp]").fit(
+        data=credit_frame.drop(columns=["rownames"]), target="Status", run_dir=tmp_path)
+    predictor = result.load()
+    assert "bagged" not in predictor.meta and not hasattr(predictor.model, "members")
     n_dev = round(len(credit_frame) * 0.8)
     assert result.test_metrics["validation_rows"] == f"out-of-fold over the development rows ({n_dev} rows)"
+    assert result.test_metrics["roc_auc"] > 0.6
 
 
 def test_lightning_engine_runs_a_real_trainer(tmp_path, credit_frame):

@@ -74,3 +74,33 @@ def test_bootstrap_interval_brackets_the_estimate():
     point = roc_auc_score(y, p)
     assert lo < point < hi and 0.02 < hi - lo < 0.2
     assert bootstrap_ci(roc_auc_score, y, p, n_boot=200) == (lo, hi)  # seeded
+
+
+class _Constant(torch.nn.Module):
+    def __init__(self, logits: list[float]) -> None:
+        super().__init__()
+        self.logits = torch.nn.Parameter(torch.tensor(logits))
+
+    def forward(self, x_num: torch.Tensor, x_cat: torch.Tensor) -> torch.Tensor:
+        return self.logits.expand(len(x_num), -1)
+
+
+@pytest.mark.parametrize(("task", "members", "expected"), [
+    # probabilities are averaged: sigmoid(10) ~ 1 and sigmoid(-10) ~ 0 give 0.5, not a logit of 0 by accident
+    ("binary", [[10.0], [-10.0], [0.0]], [0.5]),
+    ("binary", [[np.log(3.0)], [0.0]], [(0.75 + 0.5) / 2]),
+    ("multiclass", [[0.0, np.log(3.0)], [np.log(3.0), 0.0]], [0.5, 0.5]),
+    ("regression", [[1.0], [3.0]], [2.0]),
+])
+def test_a_bag_averages_its_members_probabilities_or_values(task, members, expected):
+    from automl.tabular.bagging import Bag
+    from automl.tabular.pipeline import outputs_to_scores
+
+    bag = Bag([_Constant(m) for m in members], task)
+    out = outputs_to_scores(bag(torch.zeros(4, 2), torch.zeros(4, 0, dtype=torch.long)), task)
+    assert torch.allclose(out, torch.tensor(expected, dtype=torch.float32).expand_as(out), atol=1e-5)
+    # the state dict round-trips into a freshly built bag, as the predictor loads it
+    again = Bag([_Constant([0.0] * len(members[0])) for _ in members], task)
+    again.load_state_dict(bag.state_dict())
+    assert torch.equal(again(torch.zeros(1, 2), torch.zeros(1, 0, dtype=torch.long)),
+                       bag(torch.zeros(1, 2), torch.zeros(1, 0, dtype=torch.long)))

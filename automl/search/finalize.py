@@ -5,10 +5,11 @@ when they are missing (a trial run by a worker on another machine) the best para
 more on the training rows with the same seed.
 
 Cross-validated studies (small data) end differently: the best trial's folds are replayed to collect an
-out-of-fold prediction for every development row, and the final model is trained on all development rows
-for the median of the folds' best epochs. Calibration and operating points are then chosen on those
-out-of-fold predictions (five times the rows of a validation split), and the model that is saved has seen
-every row but the test ones.
+out-of-fold prediction for every development row, and the final model is the fold models averaged
+(`Pipeline.bag`; see `automl.tabular.bagging` for why), or, for a pipeline that does not bag, one model
+trained on all development rows for the median of the folds' best epochs. Calibration and operating points
+are then chosen on those out-of-fold predictions (five times the rows of a validation split), and the model
+that is saved has seen every row but the test ones.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 PREDICTOR_DIR = "predictor"
+BAGGED = "out-of-fold over the development rows; final model: the fold models averaged"
 
 
 @dataclass
@@ -54,8 +56,10 @@ def finalize(ctx: "SearchContext", study: "optuna.Study", plan: "Plan", save_pre
     model = family.network(params, info) if family.network is not None else family.build(params, info)
     seed = ctx.cfg.seed + best.number
     path = weights_path(ctx.run_dir, best.number)
+    bagged = 0
     if ctx.folds:
-        val_rows, p_val, kind = _refit_on_development_rows(ctx, family, model, params, hp, seed)
+        model, val_rows, p_val, kind = _final_from_folds(ctx, family, model, params, hp, seed)
+        bagged = len(model.members) if kind == BAGGED else 0
     else:
         if path.exists():
             model.load_state_dict(load_file(str(path)))
@@ -101,6 +105,7 @@ def finalize(ctx: "SearchContext", study: "optuna.Study", plan: "Plan", save_pre
         "hyperparameters": hp,
         "best_trial": best.number,
         "validation_value": best.value,
+        **({"bagged": bagged} if bagged else {}),
         **ev.predictor_extra,
     }
     if save_preprocessing:
@@ -110,14 +115,19 @@ def finalize(ctx: "SearchContext", study: "optuna.Study", plan: "Plan", save_pre
     return Final(best.number, float(best.value), family.name, dict(best.params), test_metrics, extra)
 
 
-def _refit_on_development_rows(ctx: "SearchContext", family: Any, model: Any, params: dict[str, Any],
-                               hp: dict[str, Any], seed: int) -> tuple[Any, Any, str]:
-    """Out-of-fold predictions of the best parameters, then the final model trained on all development rows."""
+def _final_from_folds(ctx: "SearchContext", family: Any, model: Any, params: dict[str, Any],
+                      hp: dict[str, Any], seed: int) -> tuple[Any, Any, Any, str]:
+    """Out-of-fold predictions of the best parameters, then the final model: the fold models bagged, or a refit."""
     import dataclasses
 
     import torch
 
     cv = ctx.cross_validate(family, params, hp, seed, collect=True)
+    bag = ctx.pipeline.bag(cv.models)
+    if bag is not None:
+        log.info("cross-validated study: the final model averages the %d fold models; calibration and operating "
+                 "points use their out-of-fold predictions on %d development rows", len(cv.models), len(cv.oof_rows))
+        return bag.to(ctx.device), cv.oof_rows, cv.oof, BAGGED
     epochs = cv.median_best_epoch
     log.info("cross-validated study: out-of-fold predictions from %d fold models; final model trained on all %d "
              "development rows for %d epochs (the folds' median best)", len(ctx.folds), len(cv.oof_rows), epochs)
@@ -129,7 +139,7 @@ def _refit_on_development_rows(ctx: "SearchContext", family: Any, model: Any, pa
     result = ctx.fit(family, trained, hp, seed, dev, dev, y_dev, trainer=trainer, keep_last=True)
     model.load_state_dict(result.state_dict)
     model.to(ctx.device)
-    return cv.oof_rows, cv.oof, "out-of-fold over the development rows"
+    return model, cv.oof_rows, cv.oof, "out-of-fold over the development rows"
 
 
 def _keep_only(ctx: "SearchContext", number: int) -> None:

@@ -136,7 +136,7 @@ class SearchContext:
     def cross_validate(self, family: "ModelFamily", params: dict[str, Any], hp: dict[str, Any], seed: int,
                        on_fold: Optional[Callable[[int, float], None]] = None,
                        collect: bool = False) -> "CrossValidation":
-        """One model per fold (seeded per fold); `collect` keeps each row's out-of-fold predictions."""
+        """One model per fold (seeded per fold); `collect` keeps the fold models and each row's out-of-fold predictions."""
         import numpy as np
         import torch
 
@@ -158,6 +158,7 @@ class SearchContext:
                 total = np.zeros((len(count), *p.shape[1:])) if total is None else total
                 total[rows] += p
                 count[rows] += 1
+                cv.models.append(unwrap(model))
             if on_fold is not None:
                 on_fold(k, float(np.mean(cv.scores)))
         if collect and total is not None:
@@ -199,6 +200,8 @@ class CrossValidation:
     #: Out-of-fold predictions (averaged over repeats) of the rows in `oof_rows`, when collected.
     oof: Optional["np.ndarray"] = None
     oof_rows: Optional["np.ndarray"] = None
+    #: The trained fold models, when collected.
+    models: list[Any] = field(default_factory=list)
 
     @property
     def median_best_epoch(self) -> int:

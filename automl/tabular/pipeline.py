@@ -175,6 +175,11 @@ class TabularPipeline(Pipeline):
 
     # -- artifacts ---------------------------------------------------------------------------------------
 
+    def bag(self, members: list["torch.nn.Module"]) -> "torch.nn.Module":
+        from automl.tabular.bagging import Bag
+
+        return Bag(members, self.task)
+
     def save_predictor(self, directory: str, prepared: Prepared, family: str, params: dict[str, Any],
                        state_dict: dict[str, "torch.Tensor"], extra: dict[str, Any]) -> None:
         from automl.tabular.predictor import save_tabular_predictor
