@@ -186,7 +186,7 @@ def markdown(report: dict) -> str:
     lines = [
         "## Finance risk: the plugin against untuned LightGBM and a logistic-regression scorecard",
         "",
-        f"Machine: {report['machine']}, shared with other jobs while it ran. Commands (wall time): {runs}.",
+        f"Machine: {report['machine']}. Commands (wall time): {runs}.",
         "",
         f"Budget: the plugin searches {report['trials']} trials (MLP, DCN-v2 and FT-Transformer in one study, class "
         "weighting searched) and calibrates on validation (Platt); LightGBM (default parameters) and the "
@@ -194,8 +194,7 @@ def markdown(report: dict) -> str:
         "logistic regression) are fitted once. Split: " + report["split"] + "; every system is scored on the "
         "same test rows and sees the same feature columns, so credit_data's Marital (a sensitive attribute) is "
         "left out of all three. ROC AUC is the mean over seeds, with the range when there are several. Fit "
-        "seconds cover the plugin's whole run (data, search, evaluation, files); the machine was busy, so read "
-        "them as rough.",
+        "seconds cover the plugin's whole run (data, search, evaluation, files); read them as rough.",
         "",
         "| dataset | system | seeds | ROC AUC | range | Gini | KS | Brier | fit s |",
         "|---|---|---:|---:|---|---:|---:|---:|---:|",

@@ -196,8 +196,8 @@ def markdown(results: dict[str, Any]) -> str:
         "Every system ranks the held-out item against every item the user has not interacted with before it "
         "(full ranking over 9,066 items, no sampled negatives), scored by the plugin's metric functions; "
         "NDCG@10 with a 95% bootstrap interval over the 671 test users. The plugin's rows are the real command "
-        "(two worker processes sharing one study); seconds are the whole command's wall time on a machine "
-        "shared with other jobs: read them as rough, the quality columns are what matters.",
+        "(two worker processes sharing one study); seconds are the whole command's wall time: read them as "
+        "rough, the quality columns are what matters.",
         "",
         "| system | HR@10 | NDCG@10 [95% CI] | x popularity | MRR | coverage@10 | s |",
         "|---|---:|---:|---:|---:|---:|---:|",
