@@ -6,6 +6,7 @@ import math
 
 import pandas as pd
 import pytest
+from safetensors.torch import load_file
 
 from automl import AutoML, hookimpl
 from automl.errors import AutoMLError, DataError
@@ -138,7 +139,8 @@ def test_all_trials_failing_is_a_clear_error(tmp_path, credit_frame):
         automl.fit(data=credit_frame.drop(columns=["rownames"]), target="Status", run_dir=tmp_path)
 
 
-def test_small_data_is_scored_by_cross_validation(tmp_path, credit_frame):
+def test_small_data_is_scored_by_cross_validation(tmp_path, credit_frame, caplog):
+    caplog.set_level("INFO", logger="automl")
     result = _automl("search.n_trials=2", "trainer.max_epochs=2", "search.cv.below_rows=100000",
                      "search.cv.folds=3", families="[mlp]").fit(
         data=credit_frame.drop(columns=["rownames"]), target="Status", run_dir=tmp_path)
@@ -153,6 +155,22 @@ def test_small_data_is_scored_by_cross_validation(tmp_path, credit_frame):
     assert predictor.meta["bagged"] == 3 and len(predictor.model.members) == 3
     n_dev = round(len(credit_frame) * 0.8)
     assert result.test_metrics["validation_rows"] == f"{BAGGED} ({n_dev} rows)"
+    # the best trial kept its fold models and out-of-fold predictions, so nothing was trained again
+    stored = load_file(str(tmp_path / "trials" / f"trial_{result.test_metrics['best_trial']}.safetensors"))
+    assert stored["oof"].shape[0] == n_dev and {k.split(".")[0] for k in stored} >= {"fold0", "fold1", "fold2"}
+    assert "replaying" not in caplog.text and "averages the 3 fold models" in caplog.text
+
+
+def test_folds_are_replayed_when_the_best_trial_left_no_weights(tmp_path, credit_frame, monkeypatch, caplog):
+    import automl.search.objective as objective
+
+    caplog.set_level("INFO", logger="automl")
+    monkeypatch.setattr(objective, "save_weights", lambda *args: None)  # as if run on another machine
+    result = _automl("search.n_trials=2", "trainer.max_epochs=2", "search.cv.below_rows=100000",
+                     "search.cv.folds=2", families="[mlp]").fit(
+        data=credit_frame.drop(columns=["rownames"]), target="Status", run_dir=tmp_path)
+    assert "replaying the folds" in caplog.text
+    assert result.load().meta["bagged"] == 2 and result.test_metrics["roc_auc"] > 0.6
 
 
 def test_a_pipeline_that_does_not_bag_refits_on_all_development_rows(tmp_path, credit_frame, monkeypatch):

@@ -4,8 +4,8 @@ The best trial's weights were saved when it finished (`trials/trial_N.safetensor
 when they are missing (a trial run by a worker on another machine) the best parameters are trained once
 more on the training rows with the same seed.
 
-Cross-validated studies (small data) end differently: the best trial's folds are replayed to collect an
-out-of-fold prediction for every development row, and the final model is the fold models averaged
+Cross-validated studies (small data) end differently: the best trial saved its fold models and an out-of-fold
+prediction for every development row (replayed when missing), and the final model is the fold models averaged
 (`Pipeline.bag`; see `automl.tabular.bagging` for why), or, for a pipeline that does not bag, one model
 trained on all development rows for the median of the folds' best epochs. Calibration and operating points
 are then chosen on those out-of-fold predictions (five times the rows of a validation split), and the model
@@ -58,11 +58,12 @@ def finalize(ctx: "SearchContext", study: "optuna.Study", plan: "Plan", save_pre
     path = weights_path(ctx.run_dir, best.number)
     bagged = 0
     if ctx.folds:
-        model, val_rows, p_val, kind = _final_from_folds(ctx, family, model, params, hp, seed)
+        model, val_rows, p_val, kind = _final_from_folds(ctx, family, best, model, seed)
         bagged = len(model.members) if kind == BAGGED else 0
     else:
-        if path.exists():
-            model.load_state_dict(load_file(str(path)))
+        stored = load_file(str(path)) if path.exists() else {}
+        if stored and "oof" not in stored:  # "oof": the trial was cross-validated, in an earlier run of the study
+            model.load_state_dict(stored)
         else:
             log.info("training the best parameters (trial %d) once more on the training rows", best.number)
             torch.manual_seed(seed)
@@ -115,22 +116,43 @@ def finalize(ctx: "SearchContext", study: "optuna.Study", plan: "Plan", save_pre
     return Final(best.number, float(best.value), family.name, dict(best.params), test_metrics, extra)
 
 
-def _final_from_folds(ctx: "SearchContext", family: Any, model: Any, params: dict[str, Any],
-                      hp: dict[str, Any], seed: int) -> tuple[Any, Any, Any, str]:
-    """Out-of-fold predictions of the best parameters, then the final model: the fold models bagged, or a refit."""
+def _final_from_folds(ctx: "SearchContext", family: Any, best: "optuna.trial.FrozenTrial", model: Any,
+                      seed: int) -> tuple[Any, Any, Any, str]:
+    """Out-of-fold predictions of the best parameters, then the final model: the fold models bagged, or a refit.
+
+    The best trial saved its fold models and out-of-fold predictions when it finished; they are replayed only
+    when that file is missing (a trial run by a worker on another machine).
+    """
     import dataclasses
 
     import torch
+    from safetensors.torch import load_file
 
-    cv = ctx.cross_validate(family, params, hp, seed, collect=True)
-    bag = ctx.pipeline.bag(cv.models)
+    from automl.search.objective import split_fold_state
+
+    params, hp = best.user_attrs["params"], best.user_attrs["hp"]
+    path = weights_path(ctx.run_dir, best.number)
+    stored = load_file(str(path)) if path.exists() else {}
+    if "oof" in stored:  # absent too when the trial ran before the study was cross-validated
+        states, oof, oof_rows = split_fold_state(stored)
+        members = []
+        for state in states:
+            member = family.network(params, ctx.prepared.info) if family.network is not None \
+                else family.build(params, ctx.prepared.info)
+            member.load_state_dict(state)
+            members.append(member)
+        epochs = int(best.user_attrs["best_epoch"])
+    else:
+        log.info("replaying the folds of the best parameters (trial %d)", best.number)
+        cv = ctx.cross_validate(family, params, hp, seed, collect=True)
+        members, oof, oof_rows, epochs = cv.models, cv.oof, cv.oof_rows, cv.median_best_epoch
+    bag = ctx.pipeline.bag(members)
     if bag is not None:
         log.info("cross-validated study: the final model averages the %d fold models; calibration and operating "
-                 "points use their out-of-fold predictions on %d development rows", len(cv.models), len(cv.oof_rows))
-        return bag.to(ctx.device), cv.oof_rows, cv.oof, BAGGED
-    epochs = cv.median_best_epoch
+                 "points use their out-of-fold predictions on %d development rows", len(members), len(oof_rows))
+        return bag.to(ctx.device), oof_rows, oof, BAGGED
     log.info("cross-validated study: out-of-fold predictions from %d fold models; final model trained on all %d "
-             "development rows for %d epochs (the folds' median best)", len(ctx.folds), len(cv.oof_rows), epochs)
+             "development rows for %d epochs (the folds' median best)", len(members), len(oof_rows), epochs)
     dev = torch.as_tensor(ctx.prepared.development_rows(), dtype=torch.long, device=ctx.device)
     trainer = dataclasses.replace(ctx.cfg.trainer, max_epochs=epochs, patience=epochs + 1)
     torch.manual_seed(seed)
@@ -139,7 +161,7 @@ def _final_from_folds(ctx: "SearchContext", family: Any, model: Any, params: dic
     result = ctx.fit(family, trained, hp, seed, dev, dev, y_dev, trainer=trainer, keep_last=True)
     model.load_state_dict(result.state_dict)
     model.to(ctx.device)
-    return model, cv.oof_rows, cv.oof, "out-of-fold over the development rows"
+    return model, oof_rows, oof, "out-of-fold over the development rows"
 
 
 def _keep_only(ctx: "SearchContext", number: int) -> None:

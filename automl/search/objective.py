@@ -258,12 +258,15 @@ class Objective:
                 trial.set_user_attr("epochs", k + 1)
                 raise optuna.TrialPruned(f"pruned after fold {k + 1} of {n_folds}")
 
-        cv = self.ctx.cross_validate(family, params, hp, seed, on_fold)
+        cv = self.ctx.cross_validate(family, params, hp, seed, on_fold, collect=True)
         trial.set_user_attr("cv_scores", [round(s, 6) for s in cv.scores])
         trial.set_user_attr("cv_std", float(np.std(cv.scores)))
         trial.set_user_attr("best_epoch", cv.median_best_epoch)
         trial.set_user_attr("epochs", int(max(cv.epochs)))
-        return float(np.mean(cv.scores))
+        value = float(np.mean(cv.scores))
+        if self._beats_finished(trial, value):  # the final model then needs no replay of the folds
+            save_weights(self.ctx.run_dir, trial.number, fold_state(cv))
+        return value
 
     def _fail(self, trial: "optuna.Trial", exc: Exception) -> float:
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
@@ -283,14 +286,40 @@ class Objective:
 
     def _keep_weights_if_best(self, trial: "optuna.Trial", result: FitResult) -> None:
         """Save weights only when the trial beats every finished trial, so the final model needs no refit."""
+        if self._beats_finished(trial, result.value):
+            save_weights(self.ctx.run_dir, trial.number, result.state_dict)
+
+    def _beats_finished(self, trial: "optuna.Trial", value: float) -> bool:
         from optuna.trial import TrialState
 
         done = trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         values = [t.value for t in done if t.value is not None and math.isfinite(t.value)]
         maximize = self.ctx.objective.direction == "maximize"
-        if values and not ((result.value > max(values)) if maximize else (result.value < min(values))):
-            return
-        save_weights(self.ctx.run_dir, trial.number, result.state_dict)
+        return not values or ((value > max(values)) if maximize else (value < min(values)))
+
+
+FOLD_PREFIX = "fold"
+
+
+def fold_state(cv: "CrossValidation") -> dict[str, "torch.Tensor"]:
+    """A cross-validated trial as one flat tensor dict: each fold model's weights and the out-of-fold predictions."""
+    import torch
+
+    state = {f"{FOLD_PREFIX}{k}.{name}": tensor for k, model in enumerate(cv.models)
+             for name, tensor in model.state_dict().items()}
+    state["oof"] = torch.as_tensor(cv.oof)
+    state["oof_rows"] = torch.as_tensor(cv.oof_rows)
+    return state
+
+
+def split_fold_state(state: dict[str, "torch.Tensor"]) -> tuple[list[dict[str, "torch.Tensor"]], Any, Any]:
+    """`fold_state` undone: per-fold weights (in fold order), out-of-fold predictions, their rows."""
+    folds: dict[int, dict[str, "torch.Tensor"]] = {}
+    for key, tensor in state.items():
+        if key.startswith(FOLD_PREFIX):
+            k, name = key[len(FOLD_PREFIX):].split(".", 1)
+            folds.setdefault(int(k), {})[name] = tensor
+    return [folds[k] for k in sorted(folds)], state["oof"].numpy(), state["oof_rows"].numpy()
 
 
 def weights_path(run_dir: Path, number: int) -> Path:
