@@ -133,6 +133,10 @@ class ModelFamily:
         if not callable(self.search_space):
             raise TypeError(f"model family {self.name!r}: search_space must be callable")
 
+    def create(self, params: dict, info: DataInfo) -> Any:
+        """The model for `params`, untrained: the plain network, or the family's own module."""
+        return self.network(params, info) if self.network is not None else self.build(params, info)
+
 
 @dataclass(frozen=True)
 class DomainSpec:

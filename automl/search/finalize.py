@@ -53,7 +53,7 @@ def finalize(ctx: "SearchContext", study: "optuna.Study", plan: "Plan", save_pre
     params, hp = best.user_attrs["params"], best.user_attrs["hp"]
     info = ctx.prepared.info
     pipeline, prepared, bs = ctx.pipeline, ctx.prepared, ctx.cfg.trainer.eval_batch_size
-    model = family.network(params, info) if family.network is not None else family.build(params, info)
+    model = family.create(params, info)
     seed = ctx.cfg.seed + best.number
     path = weights_path(ctx.run_dir, best.number)
     bagged = 0
@@ -135,12 +135,9 @@ def _final_from_folds(ctx: "SearchContext", family: Any, best: "optuna.trial.Fro
     stored = load_file(str(path)) if path.exists() else {}
     if "oof" in stored:  # absent too when the trial ran before the study was cross-validated
         states, oof, oof_rows = split_fold_state(stored)
-        members = []
-        for state in states:
-            member = family.network(params, ctx.prepared.info) if family.network is not None \
-                else family.build(params, ctx.prepared.info)
+        members = [family.create(params, ctx.prepared.info) for _ in states]
+        for member, state in zip(members, states):
             member.load_state_dict(state)
-            members.append(member)
         epochs = int(best.user_attrs["best_epoch"])
     else:
         log.info("replaying the folds of the best parameters (trial %d)", best.number)

@@ -1,7 +1,7 @@
 """The final model of a cross-validated study: the fold models, averaged.
 
 On a few hundred rows one network's test score swings with its seed (fold models of one trial on
-breast_biopsy: test ROC AUC 0.957 to 0.999), and a refit on all development rows is one more such draw with
+breast_biopsy: test ROC AUC 0.958 to 0.999), and a refit on all development rows is one more such draw with
 no validation rows left to stop it. Averaging the k fold models, each early-stopped on its own held-out
 fold, removes most of that swing (AutoGluon's bagging does the same); the out-of-fold predictions the
 evaluation calibrates on come from exactly these models.

@@ -92,15 +92,12 @@ class TabularPredictor:
         info_fields = dict(meta["info"])
         info_fields["cardinalities"] = tuple(info_fields.get("cardinalities", ()))
         info = TabularInfo(**info_fields)
-        def build() -> "torch.nn.Module":
-            return family.network(meta["params"], info) if family.network else family.build(meta["params"], info)
-
         if meta.get("bagged"):
             from automl.tabular.bagging import Bag
 
-            model = Bag([build() for _ in range(int(meta["bagged"]))], meta["task"])
+            model = Bag([family.create(meta["params"], info) for _ in range(int(meta["bagged"]))], meta["task"])
         else:
-            model = build()
+            model = family.create(meta["params"], info)
         model.load_state_dict(load_file(str(d / WEIGHTS)))
         preprocessor = TabularPreprocessor.from_state(json.loads((d / PREPROCESSING).read_text()))
         return cls(meta, preprocessor, model)
