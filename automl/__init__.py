@@ -9,7 +9,8 @@ The package imports lazily: `import automl` and the CLI's `--help` never load to
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import importlib
+from typing import TYPE_CHECKING, Any, Callable
 
 from automl.hookspecs import hookimpl
 
@@ -18,23 +19,30 @@ __all__ = ["AutoML", "PluginHost", "RunConfig", "hookimpl", "load", "run", "__ve
 
 if TYPE_CHECKING:  # pragma: no cover
     from automl.config import RunConfig
-    from automl.plugins import PluginHost
+    from automl.host import PluginHost
     from automl.predictor import load
     from automl.run import run
     from automl.sdk import AutoML
 
 _LAZY = {
     "AutoML": "automl.sdk",
-    "PluginHost": "automl.plugins",
+    "PluginHost": "automl.host",
     "RunConfig": "automl.config",
     "load": "automl.predictor",
     "run": "automl.run",
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
+def lazy_attributes(module: str, names: dict[str, str]) -> Callable[[str], Any]:
+    """A module `__getattr__` that imports each of `names` from its module on first use (PEP 562), so that
+    importing `module` stays light."""
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'automl' has no attribute {name!r}")
+    def __getattr__(name: str) -> Any:
+        if name in names:
+            return getattr(importlib.import_module(names[name]), name)
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+    return __getattr__
+
+
+__getattr__ = lazy_attributes("automl", _LAZY)

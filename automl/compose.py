@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from automl.errors import ConfigError, MissingPluginError
-from automl.plugins import FIRST_PARTY, install_hint
+from automl.host import FIRST_PARTY, install_hint
 
 if TYPE_CHECKING:  # pragma: no cover
     from omegaconf import DictConfig
 
-    from automl.plugins import PluginHost
+    from automl.host import PluginHost
 
 CONFIG_MODULE = "automl.conf"
 CONFIG_NAME = "config"
@@ -29,18 +29,19 @@ def domain_configs(host: "PluginHost") -> set[str]:
     """Names of `domain/<name>.yaml` reachable on the search path (host conf plus plugin folders)."""
     names: set[str] = set()
     for entry in [f"pkg://{CONFIG_MODULE}", *host.config_dirs()]:
-        folder = _folder(entry)
+        folder = config_folder(entry)
         if folder is not None and (folder / "domain").is_dir():
             names |= {p.stem for p in (folder / "domain").iterdir() if p.suffix in (".yaml", ".yml")}
     return names
 
 
-def _folder(entry: str) -> Path | None:
+def config_folder(entry: str) -> Path | None:
+    """The folder behind a Hydra search-path entry (``pkg://package.folder`` or a path), None if missing."""
     try:
         if entry.startswith("pkg://"):
             return Path(str(importlib.resources.files(entry[len("pkg://"):].replace("/", "."))))
         return Path(entry.removeprefix("file://"))
-    except (ModuleNotFoundError, TypeError):
+    except (ModuleNotFoundError, TypeError, ValueError):
         return None
 
 

@@ -108,11 +108,6 @@ class RunConfig:
         cfg.validate()
         return cfg
 
-    def to_dict(self) -> dict[str, Any]:
-        from omegaconf import OmegaConf
-
-        return OmegaConf.to_container(OmegaConf.structured(self), resolve=True)  # type: ignore[return-value]
-
     def validate(self) -> None:
         def one_of(key: str, value: str, allowed: tuple[str, ...]) -> None:
             if value not in allowed:

@@ -1,15 +1,17 @@
 """The final evaluation of the best model: what a domain's `evaluate` hook receives and may change.
 
-The host fills it with validation and test predictions of the best model and the standard test metrics of
-the domain. A domain may then calibrate probabilities on the validation rows, pick a decision threshold on
-them, add metrics and write tables or pictures. The test rows are used here and nowhere else.
+The host fills it with validation and test predictions of the final model and the standard test metrics of
+the domain. A domain may then calibrate probabilities on the validation rows (`calibration`), pick a
+decision threshold on them (`threshold`), add metric values (`metrics`), 95% intervals (`ci95`) and
+structured results (`details`), keep notes in the predictor (`notes`), and write tables or pictures with
+`path(name)`. The test rows are used here and nowhere else.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -33,10 +35,18 @@ class Evaluation:
     #: Sensitive attributes of the validation and test rows, for fairness reports (never trained on).
     side_val: dict[str, "np.ndarray"] = field(default_factory=dict)
     side_test: dict[str, "np.ndarray"] = field(default_factory=dict)
-    #: Test metrics written to metrics.json; a domain may add entries.
-    metrics: dict[str, Any] = field(default_factory=dict)
-    #: Saved into the predictor's JSON: e.g. `threshold`, `calibration`.
-    predictor_extra: dict[str, Any] = field(default_factory=dict)
+    #: Test metric values (floats; NaN where undefined), written to metrics.json under `test`.
+    metrics: dict[str, float] = field(default_factory=dict)
+    #: 95% intervals of test metrics, `name -> [low, high]` (metrics.json `ci95`).
+    ci95: dict[str, list[float]] = field(default_factory=dict)
+    #: The domain's structured results (a decision, fairness per group, an operating point: plain JSON).
+    details: dict[str, Any] = field(default_factory=dict)
+    #: Binary tasks: the decision threshold on calibrated P(positive) the saved predictor applies.
+    threshold: Optional[float] = None
+    #: Binary tasks: the calibration map the saved predictor applies (`automl.tabular.calibration`).
+    calibration: Optional[dict[str, Any]] = None
+    #: The domain's own notes saved with the predictor (plain JSON), e.g. how the threshold was chosen.
+    notes: dict[str, Any] = field(default_factory=dict)
 
     def compute(self, y: "np.ndarray", p: "np.ndarray") -> dict[str, float]:
         """The domain's standard metrics on one set of predictions (NaN where undefined)."""

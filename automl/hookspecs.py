@@ -7,9 +7,10 @@ and made discoverable by an entry point in the group ``automl``::
     [project.entry-points.automl]
     my_domain = "my_package.plugin"
 
-Registration hooks return a list of specs (`automl.specs`); the host validates each item, rejects a name
-that another plugin registered already (the error names both plugins) and records a hook that raises, so a
-broken plugin is reported by ``automl plugins`` and skipped while the others keep working.
+Plugins import what they use from `automl.api` (this marker, the specs, the pipeline contract, the evaluation
+types, errors and shared helpers). Registration hooks return a list of specs; the host validates each item,
+rejects a name that another plugin registered already (the error names both plugins) and records a hook that
+raises, so a broken plugin is reported by ``automl plugins`` and skipped while the others keep working.
 
 Rules of thumb for plugin modules: import nothing heavy at module level (no torch, pandas, lightning):
 ``automl plugins`` and ``automl --help`` import every plugin and must stay fast. Put heavy imports inside the

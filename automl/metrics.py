@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from automl.specs import BINARY, MAXIMIZE, MINIMIZE, MULTICLASS, REGRESSION, MetricSpec
+from automl.specs import MetricSpec
+from automl.tasks import BINARY, CLASSIFICATION, MAXIMIZE, MINIMIZE, MULTICLASS, REGRESSION
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -98,7 +99,6 @@ def r2(y: "np.ndarray", p: "np.ndarray") -> float:
     return r2_score(y, p)
 
 
-CLASSIFICATION = {BINARY, MULTICLASS}
 STANDARD_METRICS = [
     MetricSpec("roc_auc", MAXIMIZE, CLASSIFICATION, roc_auc, "area under the ROC curve (multiclass: one-vs-rest)"),
     MetricSpec("pr_auc", MAXIMIZE, {BINARY}, pr_auc, "average precision (area under the precision-recall curve)"),

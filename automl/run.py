@@ -1,9 +1,10 @@
-"""One run, end to end: resolve the domain, prepare data, search, evaluate the best model once, write results.
+"""One run, end to end. The SDK and the CLI both end here; this module only orchestrates.
 
 ```
-RunConfig -> domain (+ typed options) -> pipeline.prepare (host process: pandas, scikit-learn)
-          -> Optuna study (storage in run_dir) -> trials (in-process or worker processes)
-          -> best trial -> test evaluation -> run_dir: leaderboard.csv, metrics.json, predictor/
+RunConfig -> plan.resolve (domain, typed options, pipeline) -> Resolution.prepare (host process: pandas,
+          scikit-learn) -> Resolution.plan -> search.execute (Optuna study in run_dir; trials in worker
+          processes or in-process; the best model finalized) -> run_dir: leaderboard.csv, metrics.json,
+          predictor/ -> RunResult
 ```
 """
 
@@ -11,20 +12,17 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
-
-from automl.errors import AutoMLError, ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
     from automl.config import RunConfig
-    from automl.pipeline import Pipeline, Prepared
-    from automl.plugins import PluginHost
-    from automl.search.workers import WorkerPool
-    from automl.specs import DomainSpec, MetricSpec, ModelFamily
+    from automl.host import PluginHost
+    from automl.records import SearchOutcome
+    from automl.search.worker_handle import WorkerHandle
 
 log = logging.getLogger(__name__)
 
@@ -35,93 +33,48 @@ class RunResult:
 
     run_dir: Path
     leaderboard: "pd.DataFrame"
-    best_params: dict[str, Any]
-    best_value: float
+    outcome: "SearchOutcome"
+    #: The objective the study optimised.
     metric: str
-    test_metrics: dict[str, Any]
-    family: str
-    n_trials: int
     #: True when trials were scored by cross-validation (small data) rather than one validation split.
     cross_validated: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def best_params(self) -> dict[str, Any]:
+        return self.outcome.final.params
+
+    @property
+    def best_value(self) -> float:
+        return self.outcome.final.value
+
+    @property
+    def family(self) -> str:
+        return self.outcome.final.family
+
+    @property
+    def test_metrics(self) -> dict[str, Optional[float]]:
+        """The final model's metric values on the untouched test rows (metrics.json `test`)."""
+        return self.outcome.final.report.test
+
+    @property
+    def ci95(self) -> dict[str, list[float]]:
+        """95% intervals of test metrics, where the domain computes them (metrics.json `ci95`)."""
+        return self.outcome.final.report.ci95
+
+    @property
+    def details(self) -> dict[str, Any]:
+        """The domain's structured results: a decision, fairness, an operating point (metrics.json `details`)."""
+        return self.outcome.final.report.details
+
+    @property
+    def n_trials(self) -> int:
+        return len(self.leaderboard)
 
     def load(self) -> Any:
         """The saved predictor (same as `automl.load(run_dir)`)."""
         from automl.predictor import load
 
         return load(self.run_dir)
-
-
-@dataclass
-class Plan:
-    """What the search needs to know, resolved and validated before any data is touched twice."""
-
-    domain: "DomainSpec"
-    options: Any
-    pipeline: "Pipeline"
-    objective: "MetricSpec"
-    metrics: list["MetricSpec"]
-    families: list["ModelFamily"]
-
-
-def domain_options(domain: "DomainSpec", raw: dict[str, Any]) -> Any:
-    """`domain.options` typed by the domain's own dataclass (unknown keys are errors)."""
-    if domain.options is None:
-        if raw:
-            raise ConfigError(f"domain {domain.name!r} takes no options, got domain.options={dict(raw)}")
-        return None
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
-
-    try:
-        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(domain.options), raw or {}))
-    except OmegaConfBaseException as exc:
-        msg = str(getattr(exc, "msg", exc)).splitlines()[0]
-        raise ConfigError(f"domain.options for {domain.name!r}: {msg}") from None
-
-
-def make_pipeline(domain: "DomainSpec", options: Any) -> "Pipeline":
-    if domain.pipeline is None:
-        from automl.tabular.pipeline import TabularPipeline
-
-        return TabularPipeline()
-    return domain.pipeline(options)
-
-
-def plan_search(cfg: "RunConfig", host: "PluginHost", domain: "DomainSpec", options: Any, pipeline: "Pipeline",
-                info: Any) -> Plan:
-    task = info.task
-    if task not in domain.metrics:
-        raise ConfigError(f"domain {domain.name!r} does not serve {task} tasks (it serves "
-                          f"{', '.join(sorted(domain.metrics))})")
-    metrics = [host.metrics.get(name) for name in domain.metrics[task]]
-    objective_name = cfg.search.metric or domain.metrics[task][0]
-    objective = host.metrics.get(objective_name)
-    if task not in objective.tasks:
-        valid = [m.name for m in host.metrics if task in m.tasks]
-        raise ConfigError(f"search.metric={objective_name} does not apply to {task} tasks: use one of "
-                          f"{', '.join(valid)}")
-    if objective not in metrics:
-        metrics.append(objective)
-
-    allowed = [f for f in host.model_families if task in f.tasks]
-    if domain.families is not None and not cfg.search.families:
-        allowed = [f for f in allowed if f.name in domain.families]
-    if cfg.search.families:
-        names = {f.name for f in allowed}
-        unknown = [n for n in cfg.search.families if n not in names]
-        if unknown:
-            raise ConfigError(f"search.families names {unknown[0]!r}, which domain {domain.name!r} cannot use for "
-                              f"{task} tasks: available are {', '.join(sorted(names)) or 'none'}")
-        allowed = [f for f in allowed if f.name in cfg.search.families]
-    declined = [f.name for f in allowed if f.accepts is not None and not f.accepts(info)]
-    if declined:
-        log.info("left out of this search (they decline data of this shape): %s", ", ".join(declined))
-        allowed = [f for f in allowed if f.name not in declined]
-    if not allowed:
-        raise ConfigError(f"no model family can serve {task} tasks in domain {domain.name!r} on this data: install "
-                          "a plugin that provides one (`automl plugins` lists the families)")
-    return Plan(domain, options, pipeline, objective, metrics, allowed)
 
 
 def resolve_run_dir(cfg: "RunConfig") -> Path:
@@ -136,68 +89,47 @@ def resolve_run_dir(cfg: "RunConfig") -> Path:
     return path
 
 
-def run(cfg: "RunConfig", host: Optional["PluginHost"] = None, frame: "pd.DataFrame | None" = None,
-        pool: Optional["WorkerPool"] = None) -> RunResult:
-    """Run a whole search as configured. The SDK and the CLI both end up here.
+def run(cfg: "RunConfig", host: "PluginHost", frame: "pd.DataFrame | None" = None,
+        workers: Optional["WorkerHandle"] = None) -> RunResult:
+    """Run a whole search as configured.
 
-    `pool`: a worker process started ahead (the CLI starts one before composing the config); used when the
+    `workers`: a worker process started ahead (the CLI starts one before composing the config); used when the
     run wants workers, closed otherwise.
     """
-    from automl.plugins import PluginHost
+    from automl.artifacts import write_leaderboard, write_metrics
+    from automl.plan import resolve
+    from automl.search.execute import execute_search
     from automl.search.study import RunLock
+    from automl.search.worker_handle import WorkerHandle, resolve_workers
 
-    host = host or PluginHost()
-    domain = host.domain(cfg.domain.name)
-    options = domain_options(domain, cfg.domain.options)
-    pipeline = make_pipeline(domain, options)
+    resolution = resolve(cfg, host)
     run_dir = resolve_run_dir(cfg)
     started = time.perf_counter()
     with RunLock(run_dir):
-        from automl.search.execute import execute_search
-        from automl.search.workers import WorkerPool, resolve_workers
-
         n_workers = resolve_workers(cfg, host)
-        if pool is not None and not n_workers:
-            pool.close()
-            pool = None
+        if workers is not None and not n_workers:
+            workers.close()
+            workers = None
         # Started first: its imports (torch, plugins) overlap the data loading below.
-        pool = (pool or WorkerPool()).sized(n_workers) if n_workers else None
+        workers = (workers or WorkerHandle()).sized(n_workers) if n_workers else None
         try:
-            prepared = pipeline.prepare(cfg, host, domain, frame)
-            plan = plan_search(cfg, host, domain, options, pipeline, prepared.info)
-            outcome = execute_search(cfg, host, plan, prepared, run_dir, pool)
+            prepared = resolution.prepare(cfg, host, frame)
+            plan = resolution.plan(cfg, host, prepared.info)
+            outcome = execute_search(cfg, host, plan, prepared, run_dir, workers)
         finally:
-            if pool is not None:
-                pool.close()
-        from automl.artifacts import write_leaderboard, write_metrics
-
+            if workers is not None:
+                workers.close()
         leaderboard = write_leaderboard(outcome.trials, run_dir)
-        write_metrics(run_dir, outcome.test_metrics)
-    result = RunResult(
-        run_dir=run_dir, leaderboard=leaderboard, best_params=outcome.best_params, best_value=outcome.best_value,
-        metric=plan.objective.name, test_metrics=outcome.test_metrics, family=outcome.family,
-        n_trials=len(leaderboard), cross_validated=bool(prepared.folds),
-    )
-    log.info("%d trials in %s (%d new); best %s %.4f %s (trial %d, %s); test %s",
-             result.n_trials, run_dir, outcome.n_new, plan.objective.name, outcome.best_value,
-             "cross-validated" if prepared.folds else "on validation", outcome.best_number, outcome.family,
-             _short(outcome.test_metrics, plan))
+        write_metrics(run_dir, outcome.final.report)
+    result = RunResult(run_dir=run_dir, leaderboard=leaderboard, outcome=outcome, metric=plan.objective.name,
+                       cross_validated=bool(prepared.folds))
+    final = outcome.final
+    shown = ", ".join(f"{m.name} {final.report.test[m.name]:.4f}" for m in plan.metrics[:4]
+                      if isinstance(final.report.test.get(m.name), float))
+    log.info("%d trials in %s (%d new); best %s %.4f %s (trial %d, %s); test %s", result.n_trials, run_dir,
+             outcome.n_new, plan.objective.name, final.value,
+             "cross-validated" if prepared.folds else "on validation", final.number, final.family, shown)
     log.info("run finished in %.1f s; load the model with automl.load(%r)", time.perf_counter() - started,
              str(run_dir))
     host.notify("automl_run_finished", result=result)
     return result
-
-
-def _short(metrics: dict[str, Any], plan: Plan) -> str:
-    names = [m.name for m in plan.metrics][:4]
-    return ", ".join(f"{n} {metrics[n]:.4f}" for n in names if isinstance(metrics.get(n), float))
-
-
-def require_completed(trials: list[Any]) -> None:
-    from optuna.trial import TrialState
-
-    if not any(t.state == TrialState.COMPLETE for t in trials):
-        from automl.search.study import FAIL_REASON
-
-        reasons = sorted({t.user_attrs.get(FAIL_REASON, t.state.name.lower()) for t in trials})
-        raise AutoMLError(f"no trial completed ({len(trials)} ran): {'; '.join(reasons)[:600]}")

@@ -17,7 +17,7 @@ from automl.config import RunConfig
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from automl.plugins import PluginHost
+    from automl.host import PluginHost
     from automl.run import RunResult
 
 
@@ -34,7 +34,7 @@ class AutoML:
     def __init__(self, domain: str = "tabular", overrides: Iterable[str] = (), *, plugins: Iterable[Any] = (),
                  entry_points: bool = True, host: Optional["PluginHost"] = None) -> None:
         from automl.compose import compose
-        from automl.plugins import PluginHost
+        from automl.host import PluginHost
 
         self.host = host or PluginHost(entry_points=entry_points, plugins=plugins)
         self.overrides = [f"domain={domain}", *overrides]

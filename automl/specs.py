@@ -12,6 +12,9 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
+from automl.pipeline import DataInfo
+from automl.tasks import BINARY, MAXIMIZE, MINIMIZE, MULTICLASS, REGRESSION, TABULAR_TASKS
+
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import numpy as np
     import optuna
@@ -20,11 +23,8 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
     from automl.pipeline import Pipeline
 
-#: The tasks the host's own tabular pipeline handles. Plugins may add tasks with a pipeline of their own.
-BINARY, MULTICLASS, REGRESSION = "binary", "multiclass", "regression"
-TABULAR_TASKS = frozenset({BINARY, MULTICLASS, REGRESSION})
-
-MAXIMIZE, MINIMIZE = "maximize", "minimize"
+__all__ = ["BINARY", "MAXIMIZE", "MINIMIZE", "MULTICLASS", "REGRESSION", "TABULAR_TASKS", "DataInfo", "DatasetSpec",
+           "DomainSpec", "MetricSpec", "ModelFamily"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_@.\-]*$")
 
@@ -35,18 +35,6 @@ def _check_name(kind: str, name: str) -> None:
             f"{kind} name {name!r} is not valid: use lower-case letters, digits, '_', '-', '.' or '@', "
             "starting with a letter"
         )
-
-
-@dataclass(frozen=True)
-class DataInfo:
-    """What a model family may know about the prepared data: shapes, not rows.
-
-    Pipelines subclass it (the tabular pipeline adds feature counts and category cardinalities). It is saved
-    as JSON inside the predictor, so fields hold plain values only.
-    """
-
-    task: str
-    n_train: int
 
 
 @dataclass(frozen=True)
@@ -110,7 +98,7 @@ class ModelFamily:
     Give exactly one of:
     - `network(params, info) -> torch.nn.Module`: a plain network trained with the host's objective for the
       task (cross-entropy / MSE, AdamW), plus `net.penalty()` when the network defines one (a regulariser such
-      as a sparsity term). The host wraps it in a `LightningModule` (`automl.tabular.module`) and its fast
+      as a sparsity term). The host wraps it in a `LightningModule` (`automl.training.module`) and its fast
       engine trains it without importing Lightning.
     - `build(params, info) -> lightning.LightningModule`: a module with its own `training_step` and
       `configure_optimizers`, for training logic of your own.
@@ -145,9 +133,10 @@ class DomainSpec:
     `metrics` maps each task to the metric names reported; the first is the default objective (override with
     `search.metric=`). `families=None` allows every registered family that supports the task.
     `options` is a dataclass that types `domain.options` from the config; `pipeline(options)` builds the
-    data path (default: the host's tabular pipeline). `evaluate(evaluation)` runs once on the final model
-    (`automl.evaluation.Evaluation`): it may calibrate probabilities, choose a decision threshold on the
-    validation rows, add test metrics and write the domain's tables and pictures into the run directory.
+    data path (an `automl.pipeline.Pipeline`; default: the host's tabular pipeline). `evaluate(evaluation)`
+    runs once on the final model (`automl.evaluation.Evaluation`): it may calibrate probabilities, choose a
+    decision threshold on the validation rows, add test metrics, intervals and details, and write the
+    domain's tables and pictures into the run directory.
     """
 
     name: str

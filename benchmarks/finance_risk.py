@@ -39,13 +39,13 @@ def prepare(name: str, seed: int):
     """Features, 0/1 target and the host's split of a registered dataset, exactly as a run prepares them."""
     from automl.config import RunConfig
     from automl.data.checks import check_table
-    from automl.data.sources import load_table
     from automl.data.split import split_rows
-    from automl.plugins import PluginHost
+    from automl.host import PluginHost
+    from automl.plan import resolve_source
 
-    host = PluginHost()
+    host = PluginHost.installed()
     cfg = RunConfig(dataset=name, seed=seed)
-    checked = check_table(load_table(cfg, host, host.domain("finance_risk")), frozenset({"binary"}))
+    checked = check_table(resolve_source(cfg, host, host.domain("finance_risk")))
     y = (checked.target == checked.positive_class).to_numpy(dtype=float)
     split = split_rows(y, cfg.data.test_size, cfg.data.val_size, seed, stratify=True)
     return checked, y, split
@@ -100,12 +100,12 @@ def fit_plugin(name: str, seed: int, trials: int, workdir: Path, y, test) -> tup
     result = AutoML(domain="finance_risk", overrides=[f"search.n_trials={trials}", f"seed={seed}"]).fit(
         dataset=name, run_dir=workdir / f"{name}_{seed}")
     fit_s = time.perf_counter() - start
-    m = result.test_metrics
+    m, decision, n_test = result.test_metrics, result.details["decision"], result.outcome.final.report.n_test
     board = result.leaderboard
     extra = {"best_family": result.family, "families_tried": sorted(board["family"].dropna().unique().tolist()),
-             "n_test": m["n_test"], "approval_rate_test": m["decision"]["test"]["approval_rate"],
-             "bad_rate_approved_test": m["decision"]["test"]["bad_rate_approved"]}
-    assert m["n_test"] == len(test)
+             "n_test": n_test, "approval_rate_test": decision["test"]["approval_rate"],
+             "bad_rate_approved_test": decision["test"]["bad_rate_approved"]}
+    assert n_test == len(test)
     return {k: float(m[k]) for k in ("roc_auc", "gini", "ks", "brier")}, fit_s, extra
 
 

@@ -72,13 +72,11 @@ def prepare(aml: "AutoML", fit_kwargs: dict[str, Any]) -> "Prepared":
     """The run's own split and preprocessing, re-derived (they are seeded, so identical to the search's)."""
     import copy
 
-    from automl.run import domain_options, make_pipeline
+    from automl.plan import resolve
 
     cfg = copy.deepcopy(aml.config)
     cfg.dataset = fit_kwargs.get("dataset")
-    domain = aml.host.domain("medical")
-    pipeline = make_pipeline(domain, domain_options(domain, cfg.domain.options))
-    return pipeline.prepare(cfg, aml.host, domain, fit_kwargs.get("data"))
+    return resolve(cfg, aml.host).prepare(cfg, aml.host, fit_kwargs.get("data"))
 
 
 def features(prepared: "Prepared") -> "tuple[np.ndarray, list[int]]":
@@ -107,21 +105,26 @@ def fit_baseline(system: str, x: "np.ndarray", y: "np.ndarray", rows: "np.ndarra
 
 
 def domain_evaluation(aml: "AutoML", prepared: "Prepared", p_val: "np.ndarray", p_test: "np.ndarray",
-                      run_dir: Path) -> dict[str, Any]:
-    """The medical domain's own evaluation of a baseline's predictions (same rules as the plugin's model)."""
+                      run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The medical domain's own evaluation of a baseline's predictions (same rules as the plugin's model):
+    metric values, their intervals, the domain's details."""
+    import copy
+
     from automl.evaluation import Evaluation
-    from automl.run import domain_options
+    from automl.plan import resolve
     from automl_medical.evaluate import evaluate
 
-    domain = aml.host.domain("medical")
-    options = domain_options(domain, {**aml.config.domain.options, "plots": False})
+    cfg = copy.deepcopy(aml.config)
+    cfg.domain.options = {**cfg.domain.options, "plots": False}
+    resolution = resolve(cfg, aml.host)
+    domain = resolution.domain
     y = prepared.arrays["y_raw"].astype(int)
-    ev = Evaluation(run_dir=run_dir, domain=domain, options=options, task="binary", y_val=y[prepared.val],
-                    p_val=p_val, y_test=y[prepared.test], p_test=p_test,
+    ev = Evaluation(run_dir=run_dir, domain=domain, options=resolution.options, task="binary",
+                    y_val=y[prepared.val], p_val=p_val, y_test=y[prepared.test], p_test=p_test,
                     metric_specs=[aml.host.metrics.get(n) for n in domain.metrics["binary"]])
     ev.recompute()
     evaluate(ev)
-    return ev.metrics
+    return ev.metrics, ev.ci95, ev.details
 
 
 def run_one(name: str, seed: int, trials: int, systems: list[str], workdir: Path, extra: list[str]) -> list[dict]:
@@ -140,24 +143,24 @@ def run_one(name: str, seed: int, trials: int, systems: list[str], workdir: Path
         start = time.perf_counter()
         if system == "medical":
             result = aml.fit(**fit_kwargs, run_dir=workdir / f"{name}_{seed}")
-            metrics = result.test_metrics
-            assert metrics["n_test"] == len(prepared.test)
+            metrics, ci95, details = result.test_metrics, result.ci95, result.details
+            assert result.outcome.final.report.n_test == len(prepared.test)
             board = result.leaderboard
             extra = {"best_family": result.family, "cv_validation": round(result.best_value, 4),
                      "trials_complete": int((board.state == "complete").sum()),
                      "families_tried": sorted(board["family"].dropna().unique().tolist())}
         else:
             model = fit_baseline(system, x, y, prepared.train, categorical)
-            metrics = domain_evaluation(aml, prepared, model.predict_proba(x[prepared.val])[:, 1],
-                                        model.predict_proba(x[prepared.test])[:, 1], workdir)
+            metrics, ci95, details = domain_evaluation(aml, prepared, model.predict_proba(x[prepared.val])[:, 1],
+                                                       model.predict_proba(x[prepared.test])[:, 1], workdir)
             dev = np.sort(np.concatenate([prepared.train, prepared.val]))
             wide = fit_baseline(system, x, y, dev, categorical)
             extra = {"roc_auc_fit_on_train_val": float(roc_auc_score(y[prepared.test],
                                                                      wide.predict_proba(x[prepared.test])[:, 1]))}
         seconds = time.perf_counter() - start
         row = {"dataset": name, "seed": seed, "system": system, **sizes,
-               **{k: metrics[k] for k in REPORTED}, "ci95": {k: metrics["ci95"][k] for k in REPORTED},
-               "threshold": metrics["operating_point"]["threshold"], "seconds": round(seconds, 1), **extra}
+               **{k: metrics[k] for k in REPORTED}, "ci95": {k: ci95[k] for k in REPORTED},
+               "threshold": details["operating_point"]["threshold"], "seconds": round(seconds, 1), **extra}
         rows.append(row)
         lo, hi = row["ci95"]["roc_auc"]
         print(f"{name:19s} seed {seed} {system:8s} roc_auc {row['roc_auc']:.4f} [{lo:.3f}, {hi:.3f}] "

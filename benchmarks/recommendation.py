@@ -44,17 +44,12 @@ FAMILIES = ("mf_bpr", "neumf", "sasrec")
 
 def prepare(task: str = "implicit") -> tuple[Any, Any]:
     """The plugin's pipeline and movielens prepared exactly as a run prepares it."""
-    from automl.compose import compose
-    from automl.config import RunConfig
-    from automl.plugins import PluginHost
-    from automl.run import domain_options, make_pipeline
+    from automl.host import PluginHost
+    from automl.testing import prepare_domain
 
-    host = PluginHost()
-    cfg = RunConfig.from_container(compose(host, ["domain=recommendation", "dataset=movielens",
-                                                  f"domain.task={task}"]))
-    domain = host.domain("recommendation")
-    pipeline = make_pipeline(domain, domain_options(domain, cfg.domain.options))
-    return pipeline, pipeline.prepare(cfg, host, domain, None)
+    data = prepare_domain(PluginHost.installed(), ["domain=recommendation", "dataset=movielens",
+                                                   f"domain.task={task}"])
+    return data.pipeline, data.prepared
 
 
 def history_matrix(p: Any, rows: np.ndarray) -> Any:

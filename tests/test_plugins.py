@@ -8,7 +8,7 @@ import pytest
 
 from automl import hookimpl
 from automl.errors import MissingPluginError, PluginError, UnknownNameError
-from automl.plugins import PluginHost
+from automl.host import PluginHost
 from automl.specs import DatasetSpec, MetricSpec
 
 

@@ -11,7 +11,8 @@ from safetensors.torch import load_file
 from automl import AutoML, hookimpl
 from automl.errors import AutoMLError, DataError
 from automl.search.finalize import BAGGED
-from automl.specs import TABULAR_TASKS, ModelFamily
+from automl.specs import ModelFamily
+from automl.tasks import TABULAR_TASKS
 
 
 def _flaky_space(trial, info):
@@ -94,8 +95,13 @@ def test_resume_adds_trials_and_keeps_the_best(tmp_path, credit_frame):
         data=data, target="Status", run_dir=tmp_path)
     assert len(first.leaderboard) == 3 and len(second.leaderboard) == 5
     assert list(second.leaderboard.number) == [0, 1, 2, 3, 4]
-    assert second.best_value <= first.best_value  # log loss, the tabular domain's binary objective
-    assert len(list((tmp_path / "trials").glob("*.safetensors"))) == 1  # only the best trial's weights stay
+    # the first run's trials are kept as they were, and the second run's model is the best of all five
+    kept = second.leaderboard.set_index("number").value
+    assert kept.loc[[0, 1, 2]].tolist() == first.leaderboard.value.tolist()
+    best = int(kept.idxmin())  # log loss, the tabular domain's binary objective
+    assert second.outcome.final.number == best and second.best_value == kept.loc[best]
+    assert second.load().meta.lead.trial == best
+    assert [p.name for p in (tmp_path / "trials").glob("*.safetensors")] == [f"trial_{best}.safetensors"]
 
 
 def test_interrupted_trial_is_marked_failed_on_resume(tmp_path, credit_frame):
@@ -152,11 +158,12 @@ def test_small_data_is_scored_by_cross_validation(tmp_path, credit_frame, caplog
     predictor = result.load()
     assert predictor.predict(credit_frame.head(3)).shape == (3,)
     # the final model is the three fold models averaged, evaluated with their out-of-fold predictions
-    assert predictor.meta["bagged"] == 3 and len(predictor.model.members) == 3
+    assert predictor.meta.lead.folds == 3 and len(predictor.model.members) == 3
     n_dev = round(len(credit_frame) * 0.8)
-    assert result.test_metrics["validation_rows"] == f"{BAGGED} ({n_dev} rows)"
+    report = result.outcome.final.report
+    assert report.validation_rows == f"{BAGGED} ({n_dev} rows)"
     # the best trial kept its fold models and out-of-fold predictions, so nothing was trained again
-    stored = load_file(str(tmp_path / "trials" / f"trial_{result.test_metrics['best_trial']}.safetensors"))
+    stored = load_file(str(tmp_path / "trials" / f"trial_{report.model['best_trial']}.safetensors"))
     assert stored["oof"].shape[0] == n_dev and {k.split(".")[0] for k in stored} >= {"fold0", "fold1", "fold2"}
     assert "replaying" not in caplog.text and "averages the 3 fold models" in caplog.text
 
@@ -170,20 +177,21 @@ def test_folds_are_replayed_when_the_best_trial_left_no_weights(tmp_path, credit
                      "search.cv.folds=2", families="[mlp]").fit(
         data=credit_frame.drop(columns=["rownames"]), target="Status", run_dir=tmp_path)
     assert "replaying the folds" in caplog.text
-    assert result.load().meta["bagged"] == 2 and result.test_metrics["roc_auc"] > 0.6
+    assert result.load().meta.lead.folds == 2 and result.test_metrics["roc_auc"] > 0.6
 
 
 def test_a_pipeline_that_does_not_bag_refits_on_all_development_rows(tmp_path, credit_frame, monkeypatch):
-    from automl.tabular.pipeline import TabularPipeline
+    from automl.tabular.predictor import TabularFormat
 
-    monkeypatch.setattr(TabularPipeline, "bag", lambda self, members: None)
+    monkeypatch.setattr(TabularFormat, "combine", lambda self, models, weights, info: None)
     result = _automl("search.n_trials=2", "trainer.max_epochs=2", "search.cv.below_rows=100000",
                      "search.cv.folds=2", families="[mlp]").fit(
         data=credit_frame.drop(columns=["rownames"]), target="Status", run_dir=tmp_path)
     predictor = result.load()
-    assert "bagged" not in predictor.meta and not hasattr(predictor.model, "members")
+    assert predictor.meta.lead.folds == 0 and not hasattr(predictor.model, "members")
     n_dev = round(len(credit_frame) * 0.8)
-    assert result.test_metrics["validation_rows"] == f"out-of-fold over the development rows ({n_dev} rows)"
+    report = result.outcome.final.report
+    assert report.validation_rows == f"out-of-fold over the development rows ({n_dev} rows)"
     assert result.test_metrics["roc_auc"] > 0.6
 
 

@@ -92,15 +92,25 @@ class _Constant(torch.nn.Module):
     ("multiclass", [[0.0, np.log(3.0)], [np.log(3.0), 0.0]], [0.5, 0.5]),
     ("regression", [[1.0], [3.0]], [2.0]),
 ])
-def test_a_bag_averages_its_members_probabilities_or_values(task, members, expected):
-    from automl.tabular.bagging import Bag
-    from automl.tabular.pipeline import outputs_to_scores
+def test_an_average_of_models_averages_their_probabilities_or_values(task, members, expected):
+    from automl.tabular.averaging import WeightedAverage
+    from automl.tabular.objective import outputs_to_scores
 
-    bag = Bag([_Constant(m) for m in members], task)
+    bag = WeightedAverage([_Constant(m) for m in members], task)
     out = outputs_to_scores(bag(torch.zeros(4, 2), torch.zeros(4, 0, dtype=torch.long)), task)
     assert torch.allclose(out, torch.tensor(expected, dtype=torch.float32).expand_as(out), atol=1e-5)
-    # the state dict round-trips into a freshly built bag, as the predictor loads it
-    again = Bag([_Constant([0.0] * len(members[0])) for _ in members], task)
+    # the state dict round-trips into a freshly built average, as the predictor loads it
+    again = WeightedAverage([_Constant([0.0] * len(members[0])) for _ in members], task)
     again.load_state_dict(bag.state_dict())
     assert torch.equal(again(torch.zeros(1, 2), torch.zeros(1, 0, dtype=torch.long)),
                        bag(torch.zeros(1, 2), torch.zeros(1, 0, dtype=torch.long)))
+
+
+def test_weights_decide_each_members_share():
+    from automl.tabular.averaging import WeightedAverage
+    from automl.tabular.objective import outputs_to_scores
+
+    members = [_Constant([np.log(9.0)]), _Constant([0.0])]  # P = 0.9 and 0.5
+    average = WeightedAverage(members, "binary", weights=[3.0, 1.0])
+    out = outputs_to_scores(average(torch.zeros(2, 2), torch.zeros(2, 0, dtype=torch.long)), "binary")
+    assert torch.allclose(out, torch.tensor([0.8, 0.8]), atol=1e-5)  # (3 * 0.9 + 0.5) / 4

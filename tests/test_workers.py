@@ -20,15 +20,23 @@ def data(credit_frame):
 
 
 def test_two_workers_run_exactly_the_budget_then_continue(tmp_path, data):
+    import optuna
+
+    from automl.search.study import make_storage
+
     first = _fit(tmp_path, data, "search.n_workers=2", "search.n_trials=5")
     assert len(first.leaderboard) == 5 and sorted(first.leaderboard.number) == [0, 1, 2, 3, 4]
     second = _fit(tmp_path, data, "search.n_workers=2", "search.n_trials=3")
     assert len(second.leaderboard) == 8
     assert second.test_metrics["roc_auc"] > 0.7
-    # both workers took part: trials overlap in time
     board = pd.read_csv(tmp_path / "leaderboard.csv")
     assert board.state.isin(["complete", "pruned"]).all()
     assert second.load().predict_proba(data.head(3)).shape == (3, 2)
+    # both workers took part: in each run, some trial started before another one had finished
+    trials = optuna.load_study(study_name="automl", storage=make_storage(None, tmp_path)).trials
+    for run in (trials[:5], trials[5:]):
+        spans = sorted((t.datetime_start, t.datetime_complete) for t in run)
+        assert any(later_start < end for (_, end), (later_start, _) in zip(spans, spans[1:])), spans
 
 
 def test_timeout_stops_workers(tmp_path, data):

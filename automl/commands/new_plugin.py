@@ -1,6 +1,6 @@
 """`automl new-plugin NAME [--dir PATH]`: render the plugin template into a complete, installable distribution.
 
-The template (`templates/plugin/`, shipped in the wheel as `automl.templates`) is rendered by Jinja2: files
+The template (`automl/templates/plugin/`, package data of `automl.templates`) is rendered by Jinja2: files
 ending in `.jinja` are rendered and lose the suffix, other files are copied as they are, and `{{name}}` in a
 path becomes the plugin's name. The result registers one domain, one dataset (a CSV inside the package),
 one metric and a Hydra config, with tests that run the host's contract check.
@@ -79,14 +79,14 @@ def new_plugin_command(argv: list[str]) -> int:
 
 def check_names_are_free(names: PluginNames) -> None:
     """Refuse a name that an installed plugin, a first-party plugin or an installed package already uses."""
-    from automl.plugins import FIRST_PARTY, PluginHost
+    from automl.host import FIRST_PARTY, PluginHost
 
     if names.name in _RESERVED:
         raise NewPluginError(f"plugin name {names.name!r} is reserved by the host: choose another name")
     if names.name in FIRST_PARTY:
         raise NewPluginError(f"{names.name!r} is the first-party plugin {FIRST_PARTY[names.name][0]!r}: "
                              "choose another name")
-    host = PluginHost()
+    host = PluginHost.installed()
     if names.name in host.infos:
         raise NewPluginError(f"an installed plugin is already named {names.name!r} "
                              f"({host.infos[names.name].distribution}): choose another name")
@@ -100,11 +100,8 @@ def check_names_are_free(names: PluginNames) -> None:
 
 
 def template_root() -> Path:
-    """The template folder: inside the installed package, or the source tree's `templates/` (a checkout)."""
-    try:
-        root = Path(str(importlib.resources.files(TEMPLATE_PACKAGE))) / TEMPLATE
-    except ModuleNotFoundError:
-        root = Path(__file__).resolve().parents[2] / "templates" / TEMPLATE
+    """The template folder, shipped inside the package as `automl/templates/plugin`."""
+    root = Path(str(importlib.resources.files(TEMPLATE_PACKAGE))) / TEMPLATE
     if not root.is_dir():
         raise NewPluginError(f"the plugin template is missing at {root}: reinstall automl (pip install -e .)")
     return root

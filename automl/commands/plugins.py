@@ -13,7 +13,7 @@ import sys
 from typing import TYPE_CHECKING, Any, Optional
 
 from automl.errors import AutoMLError
-from automl.plugins import PluginHost, PluginInfo
+from automl.host import PluginHost, PluginInfo
 
 if TYPE_CHECKING:  # pragma: no cover
     from automl.testing.contract import ContractReport
@@ -32,7 +32,7 @@ def plugins_command(argv: list[str]) -> int:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)
 
-    host = PluginHost()
+    host = PluginHost.installed()
     host.registries  # noqa: B018 - calls every registration hook, recording problems
     host.config_dirs()
     report: Optional["ContractReport"] = None

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 
 from automl.errors import DataError
-from automl.specs import BINARY, MULTICLASS, REGRESSION
+from automl.tasks import BINARY, MULTICLASS, REGRESSION
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from automl.data.sources import Table
+    from automl.pipeline import Table
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +42,14 @@ class CheckedTable:
     dropped_rows: int = 0
 
 
-def check_table(table: "Table", tasks: frozenset[str]) -> CheckedTable:
-    import pandas as pd
-
+def check_table(table: "Table") -> CheckedTable:
     df = table.frame
     where = f"table {table.name!r}"
+    if not table.target:
+        raise DataError(
+            f"no target column given for {table.name}: set data.target=COLUMN "
+            f"(columns: {', '.join(map(str, df.columns[:30]))})"
+        )
     if df.shape[0] == 0 or df.shape[1] == 0:
         raise DataError(f"{where} is empty ({df.shape[0]} rows, {df.shape[1]} columns): it needs rows and a target")
     df = df.copy()
@@ -79,7 +82,7 @@ def check_table(table: "Table", tasks: frozenset[str]) -> CheckedTable:
         df = df.loc[y.notna()].reset_index(drop=True)
         y = df[table.target]
 
-    task = _task(y, table.task, table.target, tasks)
+    task = _task(y, table.task, table.target)
     classes, positive = None, None
     if task in (BINARY, MULTICLASS):
         classes = sorted(y.unique().tolist(), key=lambda v: (str(type(v)), v))
@@ -133,7 +136,7 @@ def _require_column(df: "pd.DataFrame", col: str, key: str, where: str) -> None:
         raise DataError(f"{key}={col!r} is not a column of {where}.{hint} Columns: {_columns(df)}")
 
 
-def _task(y: "pd.Series", declared: Optional[str], target: str, tasks: frozenset[str]) -> str:
+def _task(y: "pd.Series", declared: Optional[str], target: str) -> str:
     import pandas as pd
 
     if declared:
@@ -149,9 +152,6 @@ def _task(y: "pd.Series", declared: Optional[str], target: str, tasks: frozenset
                      "predict it as a number)", target, y.nunique())
     else:
         task = REGRESSION
-    if task not in tasks:
-        raise DataError(f"target {target!r} makes this a {task} task, which this domain does not support "
-                        f"(it supports {', '.join(sorted(tasks))}): choose another target or domain")
     if task == REGRESSION and not pd.api.types.is_numeric_dtype(y):
         raise DataError(f"target {target!r} is not numeric, so it cannot be a regression target")
     return task

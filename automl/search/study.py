@@ -16,7 +16,8 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from automl.errors import ConfigError, DataError
+from automl.errors import AutoMLError, ConfigError, DataError
+from automl.records import TrialRecord
 
 if TYPE_CHECKING:  # pragma: no cover
     import optuna
@@ -26,7 +27,6 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 JOURNAL = "study.journal"
-FAIL_REASON = "fail_reason"
 
 
 def make_storage(url: Optional[str], run_dir: Path) -> Any:
@@ -48,18 +48,34 @@ def make_storage(url: Optional[str], run_dir: Path) -> Any:
             if "duplicate key" in first or "already exists" in first:
                 time.sleep(0.2 * (attempt + 1) + random.random() * 0.3)
                 continue
-            raise ConfigError(f"search.storage={_redact(url)!r} cannot be opened: {first}") from None
-    raise ConfigError(f"search.storage={_redact(url)!r}: its tables could not be created (concurrent set-up)")
+            raise ConfigError(f"search.storage={redact(url)!r} cannot be opened: {redact(first, url)}") from None
+    raise ConfigError(f"search.storage={redact(url)!r}: its tables could not be created (concurrent set-up)")
 
 
-def _redact(url: str) -> str:
-    """Hide a password in a storage URL before it reaches a message or log."""
+def _password(url: str) -> Optional[str]:
     if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
+        creds = url.split("://", 1)[1].rsplit("@", 1)[0]
         if ":" in creds:
-            return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
-    return url
+            return creds.split(":", 1)[1] or None
+    return None
+
+
+def redact(text: str, url: Optional[str] = None) -> str:
+    """`text` with the password of a storage URL (`url`, or `text` itself) replaced by ***, before it reaches a
+    message, a log or a file."""
+    secret = _password(url if url is not None else text)
+    return text.replace(f":{secret}@", ":***@").replace(secret, "***") if secret else text
+
+
+def redact_files(folder: Path, url: Optional[str]) -> None:
+    """Hydra records the overrides and the composed config in `folder` (`.hydra/`) before a run starts: a
+    storage URL's password is replaced there too."""
+    if not url or _password(url) is None or not folder.is_dir():
+        return
+    for path in folder.glob("*.yaml"):
+        text = path.read_text()
+        if _password(url) in text:
+            path.write_text(redact(text, url))
 
 
 def make_sampler(cfg: "SearchConfig", seed: int, n_workers: int) -> "optuna.samplers.BaseSampler":
@@ -133,11 +149,21 @@ def fail_interrupted_trials(study: "optuna.Study") -> int:
 
     stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for t in stale:
-        study._storage.set_trial_user_attr(t._trial_id, FAIL_REASON, "interrupted: the process stopped mid-trial")
+        TrialRecord.note_in_storage(study._storage, t._trial_id,
+                                    fail_reason="interrupted: the process stopped mid-trial")
         study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
     if stale:
         log.info("marked %d trial(s) interrupted by an earlier run as failed", len(stale))
     return len(stale)
+
+
+def require_completed(trials: list[Any]) -> None:
+    """A search must leave at least one completed trial; otherwise one line with every reason it did not."""
+    from optuna.trial import TrialState
+
+    if not any(t.state == TrialState.COMPLETE for t in trials):
+        reasons = sorted({TrialRecord.of(t).fail_reason or t.state.name.lower() for t in trials})
+        raise AutoMLError(f"no trial completed ({len(trials)} ran): {'; '.join(reasons)[:600]}")
 
 
 class RunLock:

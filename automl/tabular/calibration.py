@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
-METHODS = ("none", "platt", "isotonic")
+#: The calibration methods every domain offers (`domain.options.calibration`).
+CALIBRATION_METHODS = ("none", "platt", "isotonic")
 _EPS = 1e-6
 
 
@@ -40,7 +41,7 @@ def fit_calibration(y: "np.ndarray", p: "np.ndarray", method: str) -> dict[str, 
         iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(p, y)
         return {"method": "isotonic", "x": np.asarray(iso.X_thresholds_).tolist(),
                 "y": np.asarray(iso.y_thresholds_).tolist()}
-    raise ValueError(f"calibration method {method!r} is not one of {', '.join(METHODS)}")
+    raise ValueError(f"calibration method {method!r} is not one of {', '.join(CALIBRATION_METHODS)}")
 
 
 def apply_calibration(p: "np.ndarray", calibration: dict[str, Any] | None) -> "np.ndarray":

@@ -11,7 +11,9 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from automl.specs import TABULAR_TASKS, DataInfo, ModelFamily
+from automl.pipeline import DataInfo
+from automl.specs import ModelFamily
+from automl.tasks import TABULAR_TASKS
 
 if TYPE_CHECKING:  # pragma: no cover
     import optuna

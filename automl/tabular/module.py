@@ -2,7 +2,7 @@
 
 What `TabularPredictor.lightning_module()` returns, so a saved model can be fine-tuned with a
 `lightning.Trainer`. During a search the Lightning engine uses `automl.training.module.NetworkModule` with the
-pipeline's own loss, which for tabular data is this same objective.
+device data's own loss, which for tabular data is this same objective.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from automl.tabular.pipeline import network_penalty, tabular_loss
+from automl.tabular.objective import network_penalty, tabular_loss
 from automl.training.module import NetworkModule
 
 

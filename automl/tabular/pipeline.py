@@ -1,29 +1,30 @@
-"""The host's tabular pipeline: binary, multiclass and regression on one table."""
+"""The host's tabular pipeline: binary, multiclass and regression on one table.
+
+`TabularPipeline.prepare` checks the host's table, splits it (seeded, stratified, grouped where asked),
+fits the preprocessing on the training rows and returns numpy arrays; `TabularData` (what `bind` returns)
+holds them as tensors on the training device; `automl.tabular.predictor.TabularFormat` saves and loads the
+final model.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Optional
 
-from automl.data.checks import check_table
-from automl.data.sources import load_table
-from automl.data.split import cv_folds, split_rows
-from automl.pipeline import Pipeline, Prepared
-from automl.specs import BINARY, MULTICLASS, REGRESSION, TABULAR_TASKS
+from automl.pipeline import DeviceData, Pipeline, Prepared, predict_in_batches
 from automl.tabular.families import TabularInfo
+from automl.tabular.objective import network_penalty, outputs_to_scores, tabular_loss
+from automl.tasks import BINARY, MULTICLASS, REGRESSION
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import optuna
-    import pandas as pd
     import torch
 
     from automl.config import RunConfig
-    from automl.plugins import PluginHost
-    from automl.specs import DomainSpec
+    from automl.pipeline import PredictorFormat, Table
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +39,16 @@ class TabularPipeline(Pipeline):
     def __init__(self, search_class_weight: bool = False) -> None:
         self.search_class_weight = search_class_weight
 
-    # -- host process ------------------------------------------------------------------------------------
+    # -- preparation (host process) ----------------------------------------------------------------------
 
-    def prepare(self, cfg: "RunConfig", host: "PluginHost", domain: "DomainSpec",
-                frame: "pd.DataFrame | None") -> Prepared:
+    def prepare(self, table: "Table", cfg: "RunConfig") -> Prepared:
         import numpy as np
 
+        from automl.data.checks import check_table
+        from automl.data.split import cv_folds, split_rows
         from automl.tabular.preprocessing import TabularPreprocessor
 
-        table = load_table(cfg, host, domain, frame)
-        checked = check_table(table, domain.tasks & TABULAR_TASKS)
+        checked = check_table(table)
         task, y_raw = checked.task, checked.target
         if task == BINARY:
             y = (y_raw == checked.positive_class).to_numpy(dtype=np.float32, copy=True)
@@ -101,8 +102,6 @@ class TabularPipeline(Pipeline):
             side={k: v.to_numpy() for k, v in checked.side.items()}, fingerprint=fingerprint,
         )
 
-    # -- where trials run --------------------------------------------------------------------------------
-
     def stopping_metric(self, info: TabularInfo) -> Optional[str]:
         """Log loss for classification: a proper scoring rule keeps improving while ROC AUC plateaus."""
         return "log_loss" if info.task in (BINARY, MULTICLASS) else None
@@ -118,106 +117,63 @@ class TabularPipeline(Pipeline):
             hp["class_weight"] = trial.suggest_categorical("class_weight", ["none", "balanced"])
         return hp
 
-    def to_device(self, prepared: Prepared, device: "torch.device") -> dict[str, "torch.Tensor"]:
-        """Move the arrays to `device` once, and bind this pipeline to the prepared data's task."""
+    # -- where trials run, and the saved model -----------------------------------------------------------
+
+    def bind(self, prepared: Prepared, device: "torch.device") -> "TabularData":
+        return TabularData(prepared, device)
+
+    def predictor_format(self) -> "PredictorFormat":
+        from automl.tabular.predictor import TabularFormat
+
+        return TabularFormat()
+
+
+class TabularData(DeviceData):
+    """The prepared table on the training device: `x_num`, `x_cat` and `y` as tensors, moved once."""
+
+    def __init__(self, prepared: Prepared, device: "torch.device") -> None:
         import numpy as np
         import torch
 
+        super().__init__(prepared, device)
         a, info = prepared.arrays, prepared.info
         self.task = info.task
         self.y_mean, self.y_std = prepared.state.get("y_mean", 0.0), prepared.state.get("y_std", 1.0)
-        data = {
-            "x_num": torch.as_tensor(a["x_num"], device=device),
-            "x_cat": torch.as_tensor(a["x_cat"], device=device),
-            "y": torch.as_tensor(a["y"], device=device),
-        }
+        self.x_num = torch.as_tensor(a["x_num"], device=device)
+        self.x_cat = torch.as_tensor(a["x_cat"], device=device)
+        self.y = torch.as_tensor(a["y"], device=device)
         self.class_weight = None
         if info.task in (BINARY, MULTICLASS):
             counts = np.bincount(a["y"][prepared.train].astype(np.int64), minlength=max(2, info.n_classes))
             weights = counts.sum() / (len(counts) * np.maximum(counts, 1))
             self.class_weight = torch.as_tensor(weights, dtype=torch.float32, device=device)
-        return data
 
-    def train_batches(self, data: dict[str, "torch.Tensor"], rows: "torch.Tensor", batch_size: int,
-                      generator: "torch.Generator", model: Any = None) -> Iterator[tuple]:
+    def batches(self, rows: "torch.Tensor", batch_size: int, generator: "torch.Generator",
+                model: Any = None) -> Iterator[tuple]:
         import torch
 
         perm = rows[torch.randperm(len(rows), generator=generator, device=rows.device)]
-        x_num, x_cat, y = data["x_num"], data["x_cat"], data["y"]
         for start in range(0, len(perm), batch_size):
             idx = perm[start:start + batch_size]
             if len(idx) < 2:  # batch norm cannot train on one row
                 continue
-            yield x_num[idx], x_cat[idx], y[idx]
+            yield self.x_num[idx], self.x_cat[idx], self.y[idx]
 
-    def loss(self, net: "torch.nn.Module", batch: tuple, params: dict[str, Any]) -> "torch.Tensor":
-        return tabular_loss(net(batch[0], batch[1]), batch[2], params, self.task, self.class_weight) \
+    def loss(self, net: "torch.nn.Module", batch: tuple, hp: dict[str, Any]) -> "torch.Tensor":
+        return tabular_loss(net(batch[0], batch[1]), batch[2], hp, self.task, self.class_weight) \
             + network_penalty(net)
 
-    def predict(self, model: Any, data: dict[str, "torch.Tensor"], rows: "torch.Tensor", batch_size: int) -> "np.ndarray":
+    def predict(self, model: Any, rows: "torch.Tensor", batch_size: int) -> "np.ndarray":
         import torch
 
-        was_training = model.training
-        model.eval()
-        outs = []
-        with torch.inference_mode():
-            for start in range(0, len(rows), batch_size):
-                idx = rows[start:start + batch_size]
-                outs.append(model(data["x_num"][idx], data["x_cat"][idx]).float())
-        model.train(was_training)
+        outs = predict_in_batches(model, rows, batch_size, lambda m, idx: m(self.x_num[idx], self.x_cat[idx]))
         logits = torch.cat(outs) if outs else torch.empty(0, 1)
         scores = outputs_to_scores(logits, self.task).cpu().numpy()
         return scores * self.y_std + self.y_mean if self.task == REGRESSION else scores
 
-    def targets(self, prepared: Prepared, rows: "np.ndarray") -> "np.ndarray":
-        y = prepared.arrays["y_raw"][rows]
-        return y if prepared.info.task == REGRESSION else y.astype(int)
-
-    # -- artifacts ---------------------------------------------------------------------------------------
-
-    def bag(self, members: list["torch.nn.Module"]) -> "torch.nn.Module":
-        from automl.tabular.bagging import Bag
-
-        return Bag(members, self.task)
-
-    def save_predictor(self, directory: str, prepared: Prepared, family: str, params: dict[str, Any],
-                       state_dict: dict[str, "torch.Tensor"], extra: dict[str, Any]) -> None:
-        from automl.tabular.predictor import save_tabular_predictor
-
-        save_tabular_predictor(directory, prepared, family, params, state_dict, extra)
-
-    def load_predictor(self, directory: str, meta: dict[str, Any], host: "PluginHost") -> Any:
-        from automl.tabular.predictor import TabularPredictor
-
-        return TabularPredictor.load(directory, meta, host)
-
-
-def tabular_loss(logits: "torch.Tensor", y: "torch.Tensor", params: dict[str, Any], task: str,
-                 class_weight: "torch.Tensor | None") -> "torch.Tensor":
-    """The host's training objective for tabular networks (shared by the fast engine and TabularModule)."""
-    import torch.nn.functional as F
-
-    balanced = params.get("class_weight") == "balanced" and class_weight is not None
-    if task == BINARY:
-        pos_weight = (class_weight[1] / class_weight[0]) if balanced else None
-        return F.binary_cross_entropy_with_logits(logits.squeeze(-1), y, pos_weight=pos_weight)
-    if task == MULTICLASS:
-        return F.cross_entropy(logits, y, weight=class_weight if balanced else None)
-    return F.mse_loss(logits.squeeze(-1), y)
-
-
-def network_penalty(net: Any) -> Any:
-    """A network's own regulariser: `net.penalty()` when it defines one (e.g. a sparsity term), else 0."""
-    penalty = getattr(net, "penalty", None)
-    return penalty() if callable(penalty) else 0.0
-
-
-def outputs_to_scores(logits: "torch.Tensor", task: str) -> "torch.Tensor":
-    if task == BINARY:
-        return logits.squeeze(-1).sigmoid()
-    if task == MULTICLASS:
-        return logits.softmax(-1)
-    return logits.squeeze(-1)
+    def targets(self, rows: "np.ndarray") -> "np.ndarray":
+        y = self.prepared.arrays["y_raw"][rows]
+        return y if self.task == REGRESSION else y.astype(int)
 
 
 def _fingerprint(columns: Any, target: str, task: str, split: Any, y: "np.ndarray") -> str:
@@ -226,7 +182,3 @@ def _fingerprint(columns: Any, target: str, task: str, split: Any, y: "np.ndarra
     for part in (split.train, split.val, split.test, y):
         h.update(part.tobytes())
     return h.hexdigest()[:16]
-
-
-def predictor_path(run_dir: str) -> Path:
-    return Path(run_dir) / "predictor"

@@ -1,30 +1,30 @@
-"""The saved tabular model: config JSON, preprocessing JSON, safetensors weights. No pickled code.
+"""The saved tabular model: predictor.json, preprocessing JSON, safetensors weights. No pickled code.
 
-`automl.load(run_dir)` returns a `TabularPredictor`; `predict(df)` and `predict_proba(df)` take raw rows
-(the target column may be present or not) and apply the preprocessing fitted during the run.
+`TabularFormat` writes and reads the files; `automl.load(run_dir)` returns a `TabularPredictor`, whose
+`predict(df)` and `predict_proba(df)` take raw rows (the target column may be present or not) and apply the
+preprocessing fitted during the run, the network (or the average of several), the calibration and the
+decision threshold the domain chose.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from automl.errors import AutoMLError
-from automl.specs import BINARY, MULTICLASS, REGRESSION
+from automl.pipeline import PredictorFormat, assemble
+from automl.records import PredictorMeta
 from automl.tabular.families import TabularInfo
+from automl.tasks import BINARY, MULTICLASS, REGRESSION
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import pandas as pd
     import torch
 
-    from automl.pipeline import Prepared
-    from automl.plugins import PluginHost
+    from automl.pipeline import DataInfo, FamilyLookup, Prepared
 
-#: 2: preprocessing as JSON (format 1 stored it with skops).
-FORMAT = 2
 META, WEIGHTS, PREPROCESSING = "predictor.json", "model.safetensors", "preprocessing.json"
 
 
@@ -33,74 +33,60 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def save_tabular_predictor(directory: str, prepared: "Prepared", family: str, params: dict[str, Any],
-                           state_dict: dict[str, "torch.Tensor"], extra: dict[str, Any]) -> None:
-    from safetensors.torch import save_file
+class TabularFormat(PredictorFormat):
+    def save(self, directory: Path, prepared: "Prepared", meta: PredictorMeta,
+             state_dict: dict[str, "torch.Tensor"]) -> None:
+        from safetensors.torch import save_file
 
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    st = prepared.state
-    meta = {
-        "format": FORMAT,
-        "pipeline": "tabular",
-        "family": family,
-        "params": params,
-        "info": asdict(prepared.info),
-        "target": st["target"],
-        "task": st["task"],
-        "classes": [_plain(c) for c in st["classes"]] if st["classes"] is not None else None,
-        "positive_class": _plain(st["positive_class"]),
-        "columns": st["columns"],
-        "y_mean": st.get("y_mean"),
-        "y_std": st.get("y_std"),
-        **extra,
-    }
-    (d / META).write_text(json.dumps(meta, indent=2, default=str))
-    save_file({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, str(d / WEIGHTS))
-    (d / PREPROCESSING).write_text(json.dumps(st["preprocessor"].state))
+        directory.mkdir(parents=True, exist_ok=True)
+        st = prepared.state
+        meta.data = {
+            "target": st["target"],
+            "classes": [_plain(c) for c in st["classes"]] if st["classes"] is not None else None,
+            "positive_class": _plain(st["positive_class"]),
+            "columns": st["columns"],
+            "y_mean": st.get("y_mean"),
+            "y_std": st.get("y_std"),
+        }
+        (directory / META).write_text(json.dumps(meta.to_json(), indent=2, default=str))
+        save_file({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, str(directory / WEIGHTS))
+        (directory / PREPROCESSING).write_text(json.dumps(st["preprocessor"].state))
+
+    def load(self, directory: Path, meta: PredictorMeta, families: "FamilyLookup") -> "TabularPredictor":
+        from safetensors.torch import load_file
+
+        from automl.tabular.preprocessing import TabularPreprocessor
+
+        fields = dict(meta.info)
+        fields["cardinalities"] = tuple(fields.get("cardinalities", ()))
+        model = assemble(self, meta, TabularInfo(**fields), families)
+        model.load_state_dict(load_file(str(directory / WEIGHTS)))
+        preprocessor = TabularPreprocessor.from_state(json.loads((directory / PREPROCESSING).read_text()))
+        return TabularPredictor(meta, preprocessor, model)
+
+    def combine(self, models: list["torch.nn.Module"], weights: list[float],
+                info: "DataInfo") -> "torch.nn.Module":
+        from automl.tabular.averaging import WeightedAverage
+
+        return WeightedAverage(models, info.task, weights)
 
 
 class TabularPredictor:
     """A trained tabular model with its preprocessing. Call `predict` / `predict_proba` on raw rows."""
 
-    def __init__(self, meta: dict[str, Any], preprocessor: Any, model: "torch.nn.Module") -> None:
+    def __init__(self, meta: PredictorMeta, preprocessor: Any, model: "torch.nn.Module") -> None:
         self.meta = meta
         self.preprocessor = preprocessor
         self.model = model.eval()
-        self.task: str = meta["task"]
-        self.target: str = meta["target"]
-        self.classes: list[Any] | None = meta["classes"]
-        self.positive_class = meta["positive_class"]
-        threshold = meta.get("threshold")
-        self.threshold: float = 0.5 if threshold is None else float(threshold)
+        self.task: str = meta.task
+        self.target: str = meta.data["target"]
+        self.classes: list[Any] | None = meta.data["classes"]
+        self.positive_class = meta.data["positive_class"]
+        self.threshold: float = 0.5 if meta.threshold is None else float(meta.threshold)
 
     def __repr__(self) -> str:
-        return (f"TabularPredictor(task={self.task!r}, target={self.target!r}, family={self.meta['family']!r}, "
-                f"domain={self.meta.get('domain')!r})")
-
-    @classmethod
-    def load(cls, directory: str, meta: dict[str, Any], host: "PluginHost") -> "TabularPredictor":
-        from safetensors.torch import load_file
-
-        from automl.tabular.preprocessing import TabularPreprocessor
-
-        if meta.get("format") != FORMAT:
-            raise AutoMLError(f"{directory}: predictor format {meta.get('format')} is not supported by this "
-                              f"version of automl (it reads format {FORMAT}): run the search again to save it anew")
-        d = Path(directory)
-        family = host.model_families.get(meta["family"])
-        info_fields = dict(meta["info"])
-        info_fields["cardinalities"] = tuple(info_fields.get("cardinalities", ()))
-        info = TabularInfo(**info_fields)
-        if meta.get("bagged"):
-            from automl.tabular.bagging import Bag
-
-            model = Bag([family.create(meta["params"], info) for _ in range(int(meta["bagged"]))], meta["task"])
-        else:
-            model = family.create(meta["params"], info)
-        model.load_state_dict(load_file(str(d / WEIGHTS)))
-        preprocessor = TabularPreprocessor.from_state(json.loads((d / PREPROCESSING).read_text()))
-        return cls(meta, preprocessor, model)
+        return (f"TabularPredictor(task={self.task!r}, target={self.target!r}, family={self.meta.lead.family!r}, "
+                f"domain={self.meta.domain!r})")
 
     # -- prediction --------------------------------------------------------------------------------------
 
@@ -108,7 +94,7 @@ class TabularPredictor:
         import pandas as pd
         import torch
 
-        from automl.tabular.pipeline import outputs_to_scores
+        from automl.tabular.objective import outputs_to_scores
 
         if not isinstance(rows, pd.DataFrame):
             raise AutoMLError(f"predict takes a pandas DataFrame of raw rows, got {type(rows).__name__}")
@@ -117,11 +103,11 @@ class TabularPredictor:
             logits = self.model(torch.from_numpy(x_num), torch.from_numpy(x_cat)).float()
         scores = outputs_to_scores(logits, self.task).numpy()
         if self.task == REGRESSION:
-            scores = scores * self.meta["y_std"] + self.meta["y_mean"]
-        if self.task == BINARY and self.meta.get("calibration"):
+            scores = scores * self.meta.data["y_std"] + self.meta.data["y_mean"]
+        if self.task == BINARY and self.meta.calibration:
             from automl.tabular.calibration import apply_calibration
 
-            scores = apply_calibration(scores, self.meta["calibration"])
+            scores = apply_calibration(scores, self.meta.calibration)
         return scores
 
     def predict_proba(self, rows: "pd.DataFrame") -> "pd.DataFrame":
@@ -157,4 +143,4 @@ class TabularPredictor:
         """The model as a `LightningModule` (imports Lightning), e.g. to fine-tune it with a Trainer."""
         from automl.tabular.module import TabularModule
 
-        return TabularModule(self.model, self.task, self.meta.get("hyperparameters", {}))
+        return TabularModule(self.model, self.task, self.meta.lead.hp)

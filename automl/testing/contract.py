@@ -12,7 +12,8 @@ through the interface the host uses, on real data:
 
 1. registrations: names and types (the host's registries), plus cross-references: metrics and families a
    domain names exist and apply to its tasks, its default dataset exists, config folders exist;
-2. the plugin's module imports nothing heavy at module level (a fresh interpreter per plugin);
+2. importing the plugin's module and calling its registration hooks imports nothing heavy (a fresh interpreter
+   per plugin), as `automl plugins` does both;
 3. every dataset's loader returns a table with the columns its spec names;
 4. every domain on its default dataset (`workbench`): config composed, data prepared, each allowed family's
    search space sampled for a few trials, each model built and trained one step on a real batch, predictions
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Optional
 from automl.errors import PluginError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from automl.plugins import PluginHost
+    from automl.host import PluginHost
     from automl.specs import MetricSpec, ModelFamily
     from automl.testing.workbench import Workbench
 
@@ -80,10 +81,10 @@ def check_plugin(plugin: Any, name: Optional[str] = None, *, configs: int = CONF
     """Check one plugin: an installed one by its entry-point name (a string), or a plugin module or object,
     registered in a hermetic host beside the built-in plugin only (so other installed plugins cannot interfere).
     """
-    from automl.plugins import PluginHost
+    from automl.host import PluginHost
 
     if isinstance(plugin, str):
-        host = PluginHost()
+        host = PluginHost.installed()
         if plugin not in host.infos:
             raise PluginError(f"no installed plugin is named {plugin!r} (installed: {', '.join(host.infos)}): "
                               "install it, or pass the plugin module itself")
@@ -128,9 +129,9 @@ def run_check(host: "PluginHost", plugins: Optional[Iterable[str]] = None, *, co
         probe.kill()
         raise
     for plugin, libraries in heavy.items():
-        record(plugin, f"importing {modules[plugin]} imports {', '.join(libraries)} at module level, which slows "
-                       "`automl plugins` and `automl --help` for everyone: import them inside the functions that "
-                       "need them")
+        record(plugin, f"importing {modules[plugin]} and calling its registration hooks imports "
+                       f"{', '.join(libraries)}, which slows `automl plugins` and `automl --help` for everyone: "
+                       "import them inside the functions that need them")
     report.exercised, report.notes = workbench.exercised, workbench.notes
     for plugin in dict.fromkeys(names + list(report.findings)):
         problems = list(dict.fromkeys(host.infos[plugin].problems + report.findings.get(plugin, [])))
@@ -142,10 +143,10 @@ def run_check(host: "PluginHost", plugins: Optional[Iterable[str]] = None, *, co
 def _exercise(workbench: "Workbench", targets: list[str]) -> None:
     """Stages 3 to 5 on real data: datasets, domains, then what no domain used."""
     from automl.testing.registrations import owned_specs
-    from automl.testing.workbench import one_torch_thread
+    from automl.training.engine import torch_threads
 
     owned = {plugin: owned_specs(workbench.host, plugin) for plugin in targets}
-    with one_torch_thread():
+    with torch_threads(1):  # the check's models are tiny: one thread does their steps fastest
         for plugin in targets:
             for spec in owned[plugin]["datasets"]:
                 workbench.check_dataset(spec)

@@ -1,7 +1,9 @@
-"""Which heavy libraries a plugin's module imports at module level, each module imported in a fresh interpreter.
+"""Which heavy libraries a plugin pulls in when it is listed, each plugin probed in a fresh interpreter.
 
-`automl plugins` and `automl --help` import every installed plugin, so one plugin that imports torch (about
-a second) or lightning (about four) at the top of its module slows every command down for everybody.
+`automl plugins` and `automl --help` import every installed plugin and call its registration hooks, so one
+plugin that imports torch (about a second) or lightning (about four) at the top of a module, or while
+registering, slows every command down for everybody. The probe does what the listing does: imports the
+module and calls its registration hooks.
 """
 
 from __future__ import annotations
@@ -15,14 +17,21 @@ HEAVY = ("torch", "lightning", "pytorch_lightning", "pandas", "sklearn", "transf
 
 _PROBE = (
     "import importlib, sys\n"
-    "importlib.import_module(sys.argv[1])\n"
+    "module = importlib.import_module(sys.argv[1])\n"
+    "for name in dir(module):\n"
+    "    if name.startswith('automl_register_') or name == 'automl_config_dirs':\n"
+    "        try:\n"
+    "            getattr(module, name)()\n"
+    "        except Exception:\n"  # a raising hook is reported by the host already
+    "            pass\n"
     "print(' '.join(m for m in sys.argv[2:] if m in sys.modules))\n"
 )
 
 
 class ImportProbe:
-    """Imports each plugin's module in a fresh interpreter, in parallel, and lists the heavy libraries it pulled
-    in. Start it first and collect the results last: the probes run while the rest of the check does."""
+    """Imports each plugin's module and calls its registration hooks in a fresh interpreter, in parallel, and
+    lists the heavy libraries that pulled in. Start it first and collect the results last: the probes run while
+    the rest of the check does."""
 
     def __init__(self, modules: dict[str, str]) -> None:
         """:param modules: plugin name -> its module (``pkg.mod``)."""

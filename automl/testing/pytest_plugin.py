@@ -7,13 +7,23 @@ authors, in the spirit of pytest's own `pytester`.
         report = automl_contract(plugin, name="claims")   # fails the test, listing every problem
         assert "claims" in report.exercised["domains"]
 
+    def test_cli(automl_cli):                              # the installed `automl` command
+        subprocess.run([automl_cli, "plugins"], check=True)
+
+`automl_one_thread` runs a test with one torch thread (and OMP_NUM_THREADS=1 for the processes it starts):
+tests share a few cores with whatever else runs. Use it per test, or for a whole suite with pytest's
+`usefixtures = automl_one_thread` ini option.
+
 pytest imports this module in every session of every project that has automl installed: it imports nothing
-but pytest until a fixture is used.
+but pytest until a fixture is used, and no fixture here is autouse.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Optional
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 
 import pytest
 
@@ -39,3 +49,28 @@ def automl_contract() -> Callable[..., "ContractReport"]:
         return report
 
     return check
+
+
+@pytest.fixture(scope="session")
+def automl_cli() -> str:
+    """The installed `automl` console script, run the way a user runs it."""
+    exe = Path(sys.executable).with_name("automl")
+    if not exe.exists():
+        pytest.fail(f"the automl command is missing at {exe}: install automl into this environment", pytrace=False)
+    return str(exe)
+
+
+@pytest.fixture
+def automl_one_thread(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """One torch thread in this process, and OMP_NUM_THREADS=1 for the processes the test starts (unless set)."""
+    monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import importlib.resources
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from automl.specs import TABULAR_TASKS
+from automl.compose import config_folder
+from automl.tasks import TABULAR_TASKS
 
 if TYPE_CHECKING:  # pragma: no cover
-    from automl.plugins import PluginHost, Registry
+    from automl.host import PluginHost, Registry
     from automl.specs import DomainSpec
 
 
@@ -114,16 +113,6 @@ def _config_problems(host: "PluginHost", plugin: str) -> list[str]:
                     problems.append(f"config {entry}/domain/{path.name} is for domain {path.stem!r}, which no "
                                     "installed plugin registers")
     return problems
-
-
-def config_folder(entry: str) -> Path | None:
-    """The folder behind a Hydra search-path entry (``pkg://package.folder`` or a path), None if missing."""
-    try:
-        if entry.startswith("pkg://"):
-            return Path(str(importlib.resources.files(entry[len("pkg://"):].replace("/", "."))))
-        return Path(entry.removeprefix("file://"))
-    except (ModuleNotFoundError, TypeError, ValueError):
-        return None
 
 
 def _did_you_mean(name: str, registry: "Registry") -> str:

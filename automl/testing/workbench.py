@@ -1,13 +1,15 @@
 """The dynamic half of the contract check: real rows, real models, one training step each.
 
 A `Bench` is one domain's dataset composed, prepared and moved to the CPU exactly as a run does it (Hydra
-config, `pipeline.prepare`, `plan_search`, `pipeline.to_device`). On a bench, each model family's search space
-is sampled for a few trials of an in-memory Optuna study (names namespaced as the search does), each sampled
-model is built, trained ONE optimiser step on a real batch (`pipeline.train_batches` + `pipeline.loss` for
-`network=` families, the module's own `training_step` for `build=` families), asked for predictions on
-validation rows, and every metric of the domain is computed on them.
+config, then the planning room: `resolve`, `Resolution.prepare`, `Resolution.plan`, then `Pipeline.bind`).
+On a bench, each model family's search space is sampled for a few trials of an in-memory Optuna study (names
+namespaced as the search does), each sampled model is built, trained ONE optimiser step on a real batch
+(`DeviceData.batches` + `DeviceData.loss` for `network=` families, the module's own `training_step` for
+`build=` families), asked for predictions on validation rows (`DeviceData.predict`, scored against
+`DeviceData.targets`), and every metric of the domain is computed on them. The first model of each bench is
+also saved and loaded back through the pipeline's `PredictorFormat`.
 
-Everything goes through the generic `Pipeline` interface and the specs' callables, so a domain with a pipeline
+Everything goes through the generic pipeline contract and the specs' callables, so a domain with a pipeline
 of its own (interactions, sequences) is checked like a table. A failure is recorded against the plugin that
 owns the broken piece: the family for its search space, model and training step, the domain for its config,
 data and pipeline, the metric for its function; when the piece at fault is the host's own (a built-in family
@@ -22,16 +24,16 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 
-from automl.plugins import BUILTIN
+from automl.host import BUILTIN
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import optuna
     import torch
 
-    from automl.pipeline import Pipeline, Prepared
-    from automl.plugins import PluginHost
-    from automl.run import Plan
+    from automl.host import PluginHost
+    from automl.pipeline import DeviceData, Pipeline, Prepared
+    from automl.plan import Plan
     from automl.specs import DatasetSpec, DomainSpec, MetricSpec, ModelFamily
 
 #: Validation rows a model predicts and the metrics score: a few, so that a family scoring every item of a
@@ -75,7 +77,7 @@ class Bench:
     pipeline: "Pipeline"
     prepared: "Prepared"
     plan: "Plan"
-    data: dict[str, "torch.Tensor"]
+    data: "DeviceData"
     train_rows: "torch.Tensor"
     eval_rows: "torch.Tensor"
     y_eval: "np.ndarray"
@@ -83,6 +85,8 @@ class Bench:
     study: "optuna.Study"
     #: Predictions of the first model that trained here, to score metrics that no domain lists.
     scores: Optional["np.ndarray"] = None
+    #: The predictor format was exercised (a model saved and loaded back) on this bench.
+    format_checked: bool = False
 
     @property
     def task(self) -> str:
@@ -174,9 +178,8 @@ class Workbench:
 
         from automl.compose import compose
         from automl.config import RunConfig
-        from automl.pipeline import Pipeline, Prepared
-        from automl.run import domain_options, make_pipeline, plan_search
-        from automl.specs import DataInfo
+        from automl.pipeline import DataInfo, DeviceData, Pipeline, PredictorFormat, Prepared
+        from automl.plan import resolve
 
         owner = self.owner("domains", domain.name)
         where = f"domain {domain.name!r}"
@@ -191,27 +194,31 @@ class Workbench:
             return None
         where = f"domain {domain.name!r} on dataset {name!r}"
         with self._stage(owner, f"{where}: making its pipeline"):
-            options = domain_options(domain, cfg.domain.options)
-            pipeline = make_pipeline(domain, options)
+            resolution = resolve(cfg, self.host)
+            pipeline = resolution.pipeline
             _require(isinstance(pipeline, Pipeline),
                      f"pipeline() returned {type(pipeline).__name__}; expected an automl.pipeline.Pipeline")
+            _require(isinstance(pipeline.predictor_format(), PredictorFormat),
+                     "predictor_format() must return an automl.pipeline.PredictorFormat")
         with self._stage(owner, f"{where}: pipeline.prepare"):
-            prepared = pipeline.prepare(cfg, self.host, domain, None)
+            prepared = resolution.prepare(cfg, self.host)
             _require(isinstance(prepared, Prepared), f"returned {type(prepared).__name__}; expected Prepared")
             _require(isinstance(prepared.info, DataInfo),
-                     f"Prepared.info is {type(prepared.info).__name__}; expected an automl.specs.DataInfo")
+                     f"Prepared.info is {type(prepared.info).__name__}; expected an automl.pipeline.DataInfo")
             _plain(dataclasses.asdict(prepared.info), "Prepared.info (saved inside the predictor)")
             rows = prepared.val if len(prepared.val) else (prepared.folds[0][1] if prepared.folds else prepared.test)
             _require(len(prepared.train) > 0 and len(rows) > 0, "it left no training or no validation rows")
         with self._stage(owner, f"{where}: planning the search"):
-            plan = plan_search(cfg, self.host, domain, options, pipeline, prepared.info)
-        with self._stage(owner, f"{where}: pipeline.to_device / pipeline.targets"):
+            plan = resolution.plan(cfg, self.host, prepared.info)
+        with self._stage(owner, f"{where}: pipeline.bind / DeviceData.targets"):
             device = torch.device("cpu")
-            data = pipeline.to_device(prepared, device)
+            data = pipeline.bind(prepared, device)
+            _require(isinstance(data, DeviceData), f"bind() returned {type(data).__name__}; expected an "
+                                                   "automl.pipeline.DeviceData")
             eval_rows = np.asarray(rows[:EVAL_ROWS])
-            y_eval = pipeline.targets(prepared, eval_rows)
+            y_eval = data.targets(eval_rows)
             if len(rows) > EVAL_ROWS:
-                y_more = pipeline.targets(prepared, np.asarray(rows[:MORE_EVAL_ROWS]))
+                y_more = data.targets(np.asarray(rows[:MORE_EVAL_ROWS]))
                 classes = np.unique(np.asarray(y_more)).size
                 if classes <= MAX_CLASSES and np.unique(np.asarray(y_eval)).size < classes:
                     eval_rows, y_eval = np.asarray(rows[:MORE_EVAL_ROWS]), y_more
@@ -315,21 +322,50 @@ class Workbench:
             with self._stage(family_owner, f"{where}: building the model for {json.dumps(params)[:160]}"):
                 torch.manual_seed(self.seed + index)
                 model = _build(family, params, info)
-            with self._stage(domain_owner, f"{bench.label}: pipeline.train_batches"):
+            with self._stage(domain_owner, f"{bench.label}: DeviceData.batches"):
                 generator = torch.Generator().manual_seed(self.seed + index)
-                batch = next(iter(pipeline.train_batches(bench.data, bench.train_rows, int(hp["batch_size"]),
-                                                         generator, model)), None)
+                batch = next(iter(bench.data.batches(bench.train_rows, int(hp["batch_size"]), generator, model)),
+                             None)
                 _require(batch is not None, "it yielded no batch from the training rows")
             with self._stage(blame, f"{where}: one training step"):
-                train_one_step(model, pipeline, batch, hp)
-            with self._stage(blame, f"{where}: pipeline.predict on {len(bench.eval_rows)} validation rows"):
-                scores = pipeline.predict(model, bench.data, bench.eval_rows, bench.eval_batch_size)
+                train_one_step(model, bench.data, batch, hp)
+            with self._stage(blame, f"{where}: DeviceData.predict on {len(bench.eval_rows)} validation rows"):
+                scores = bench.data.predict(model, bench.eval_rows, bench.eval_batch_size)
                 _require(isinstance(scores, np.ndarray), f"returned {type(scores).__name__}; expected a numpy array")
                 _require(scores.size > 0 and np.issubdtype(scores.dtype, np.number) and bool(np.isfinite(scores).all()),
                          "the predictions are empty, not numbers, or not finite")
+            if not bench.format_checked and family.network is not None:
+                with self._stage(domain_owner, f"{bench.label}: PredictorFormat.save and load"):
+                    bench.format_checked = True
+                    self._round_trip(bench, family, params, hp, model)
         except _Stop:
             return None
         return scores
+
+    def _round_trip(self, bench: Bench, family: "ModelFamily", params: dict, hp: dict, model: Any) -> None:
+        """Save a trained network through the pipeline's format, load it back: the loaded model's weights
+        must be the saved ones."""
+        import tempfile
+        from pathlib import Path
+
+        import torch
+
+        from automl.records import Member, PredictorMeta
+
+        fmt = bench.pipeline.predictor_format()
+        meta = PredictorMeta(pipeline=bench.pipeline.name, domain=bench.domain.name, task=bench.task,
+                             info=dataclasses.asdict(bench.prepared.info), objective=bench.plan.objective.name,
+                             members=[Member(trial=0, family=family.name, params=params, hp=hp)])
+        with tempfile.TemporaryDirectory(prefix="automl-check-") as folder:
+            state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            fmt.save(Path(folder), bench.prepared, meta, state)
+            loaded = fmt.load(Path(folder), meta, self.host.model_families.get)
+            _require(loaded is not None, "load() returned None")
+            module = next((v for v in vars(loaded).values() if isinstance(v, torch.nn.Module)), None)
+            if module is not None:
+                restored = module.state_dict()
+                _require(all(torch.equal(restored[k].cpu(), v.cpu()) for k, v in state.items() if k in restored),
+                         "the loaded model's weights differ from the saved ones")
 
 
 def _build(family: "ModelFamily", params: dict, info: Any) -> Any:
@@ -348,20 +384,17 @@ def _build(family: "ModelFamily", params: dict, info: Any) -> Any:
     return model.to(torch.device("cpu"))
 
 
-def train_one_step(model: Any, pipeline: "Pipeline", batch: Any, hp: dict) -> None:
+def train_one_step(model: Any, data: "DeviceData", batch: Any, hp: dict) -> None:
     """One optimiser step as the fast engine takes it; the loss must be a finite scalar that moves weights."""
     import torch
 
-    from automl.training.fast import lightning_optimizer, is_lightning_module, make_optimizer
+    from automl.training.engine import make_optimizer
+    from automl.training.fast import is_lightning_module, lightning_optimizer, training_loss
 
     model.train()
-    if is_lightning_module(model):
-        optimizer = lightning_optimizer(model)[0]
-        out = model.training_step(batch, 0)
-        loss = out["loss"] if isinstance(out, dict) else out
-    else:
-        optimizer = make_optimizer(model.parameters(), hp)
-        loss = pipeline.loss(model, batch, hp)
+    optimizer = lightning_optimizer(model)[0] if is_lightning_module(model) else \
+        make_optimizer(model.parameters(), hp)
+    loss = training_loss(model, data, batch, 0, hp)
     _require(torch.is_tensor(loss) and loss.numel() == 1, f"the loss must be a scalar tensor, got {type(loss).__name__}"
              + (f" of shape {tuple(loss.shape)}" if torch.is_tensor(loss) else ""))
     _require(bool(torch.isfinite(loss.detach()).all()), f"the loss is {float(loss.detach())}")
@@ -386,16 +419,3 @@ def _quiet_optuna() -> Iterator[None]:
         yield
     finally:
         optuna.logging.set_verbosity(level)
-
-
-@contextlib.contextmanager
-def one_torch_thread() -> Iterator[None]:
-    """The check's models are tiny: one thread does their steps fastest, and spins no idle cores meanwhile."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)

@@ -1,8 +1,8 @@
-"""`NetworkModule`: a plain network and its pipeline's loss as a LightningModule.
+"""`NetworkModule`: a plain network and its device data's loss as a LightningModule.
 
 What `trainer.engine=lightning` trains for families that give `network=`: `training_step` is the same
-`pipeline.loss(net, batch, params)` the fast engine minimises and the optimiser is the same AdamW, so both
-engines train the same thing. `forward` is the network's own.
+`data.loss(net, batch, hp)` the fast engine minimises and the optimiser is the same AdamW, so both engines
+train the same thing. `forward` is the network's own.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any, Callable
 import lightning.pytorch as pl
 import torch
 
-from automl.training.fast import make_optimizer
+from automl.training.engine import make_optimizer
 
 
 def _rows(batch: Any) -> int:
@@ -36,12 +36,12 @@ class NetworkModule(pl.LightningModule):
         return loss
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
-        """Nothing per batch: the host's callback scores all validation rows with the pipeline's objective."""
+        """Nothing per batch: the host's callback scores all validation rows with the search's objective."""
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return make_optimizer(self.parameters(), self.hp)
 
 
 def unwrap(model: Any) -> Any:
-    """The network inside a NetworkModule (pipelines predict with their own networks), else the model."""
+    """The network inside a NetworkModule (device data predicts with the network), else the model."""
     return model.net if isinstance(model, NetworkModule) else model

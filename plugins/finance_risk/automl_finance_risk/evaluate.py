@@ -13,12 +13,12 @@ import logging
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
-from automl.specs import BINARY
+from automl.api import BINARY
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
-    from automl.evaluation import Evaluation
+    from automl.api import Evaluation
     from automl_finance_risk.options import FinanceRiskOptions
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def evaluate(ev: "Evaluation") -> None:
         return
     options = ev.options or FinanceRiskOptions()
     calibrate(ev, options.calibration)
-    ev.metrics["ci95"] = intervals(ev)
+    ev.ci95.update(intervals(ev))
     threshold = decide(ev, options)
     write_gains_and_curves(ev, threshold)
     if ev.side_test:
@@ -42,21 +42,21 @@ def evaluate(ev: "Evaluation") -> None:
 
 def calibrate(ev: "Evaluation", method: str) -> None:
     """Fit the calibration on validation, apply it to validation and test, refresh the test metrics."""
-    from automl.tabular.calibration import apply_calibration, fit_calibration
+    from automl.api import apply_calibration, fit_calibration
 
     before = {k: ev.metrics.get(k) for k in ("brier", "log_loss")}
     calibration = fit_calibration(ev.y_val, ev.p_val, method)
-    ev.predictor_extra["calibration"] = calibration
+    ev.calibration = calibration
     ev.p_val = apply_calibration(ev.p_val, calibration)
     ev.p_test = apply_calibration(ev.p_test, calibration)
     ev.recompute()
-    ev.metrics["calibration"] = {"method": method, "fitted_on": "validation",
+    ev.details["calibration"] = {"method": method, "fitted_on": "validation",
                                  **{f"{k}_uncalibrated": v for k, v in before.items()}}
 
 
 def intervals(ev: "Evaluation") -> dict[str, list[float]]:
     """Bootstrap 95% intervals of ROC AUC and of Gini (which follows from it) on the test rows."""
-    from automl.evaluation import bootstrap_ci
+    from automl.api import bootstrap_ci
 
     low, high = bootstrap_ci(_roc_auc, ev.y_test, ev.p_test)
     return {"roc_auc": [low, high], "gini": [2 * low - 1, 2 * high - 1]}
@@ -76,10 +76,10 @@ def decide(ev: "Evaluation", options: "FinanceRiskOptions") -> float:
     from automl_finance_risk.decision import choose_cutoff, decision_report
 
     cutoff = choose_cutoff(ev.y_val, ev.p_val, options)
-    ev.predictor_extra["threshold"] = cutoff.threshold
-    ev.predictor_extra["decision"] = asdict(cutoff)
+    ev.threshold = cutoff.threshold
+    ev.notes["decision"] = asdict(cutoff)
     test = decision_report(ev.y_test, ev.p_test, cutoff.threshold)
-    ev.metrics["decision"] = {
+    ev.details["decision"] = {
         **asdict(cutoff),
         "rule": "decline when calibrated P(bad) >= threshold",
         "validation": {k: v for k, v in decision_report(ev.y_val, ev.p_val, cutoff.threshold).items()
@@ -120,5 +120,5 @@ def report_fairness(ev: "Evaluation", threshold: float, min_group_size: int) -> 
         log.info("fairness on %s at the cut-off: demographic parity difference %.3f, equal opportunity "
                  "difference %.3f", attribute, report["demographic_parity_difference"],
                  report["equal_opportunity_difference"])
-    ev.metrics["fairness"] = reports
+    ev.details["fairness"] = reports
     pd.DataFrame(rows).to_csv(ev.path(FAIRNESS), index=False, float_format="%.6g")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from automl.specs import BINARY, MAXIMIZE, MetricSpec
+from automl.api import BINARY, MAXIMIZE, MetricSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np

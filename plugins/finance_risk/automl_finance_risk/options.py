@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from automl.errors import ConfigError
+from automl.api import CALIBRATION_METHODS, ConfigError
 
-CALIBRATIONS = ("none", "platt", "isotonic")
 #: Used when neither target is given. An approval rate is attainable on every book, whereas the right bad-rate
 #: cap depends on the book's base rate (3% to 28% on the shipped datasets) and may be out of reach.
 DEFAULT_APPROVAL_RATE = 0.8
@@ -25,9 +24,9 @@ class FinanceRiskOptions:
     min_group_size: int = 30
 
     def __post_init__(self) -> None:
-        if self.calibration not in CALIBRATIONS:
+        if self.calibration not in CALIBRATION_METHODS:
             raise ConfigError(f"domain.options.calibration={self.calibration!r} is not valid: use one of "
-                              f"{', '.join(CALIBRATIONS)}")
+                              f"{', '.join(CALIBRATION_METHODS)}")
         if self.target_approval_rate is not None and self.max_bad_rate is not None:
             raise ConfigError("domain.options.target_approval_rate and domain.options.max_bad_rate are both set: "
                               "the threshold is chosen for one target, set the other to null")

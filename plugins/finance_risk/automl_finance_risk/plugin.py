@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from automl.hookspecs import hookimpl
-from automl.specs import BINARY, DomainSpec
+from automl.api import BINARY, DomainSpec, hookimpl
 from automl_finance_risk.datasets import DATASETS
 from automl_finance_risk.evaluate import evaluate
 from automl_finance_risk.metrics import METRICS
 from automl_finance_risk.options import FinanceRiskOptions
 
 if TYPE_CHECKING:  # pragma: no cover
-    from automl.pipeline import Pipeline
+    from automl.api import Pipeline
 
 NAME = "finance_risk"
 CONFIG_DIR = "pkg://automl_finance_risk.conf"
@@ -25,7 +24,7 @@ CONFIG_DIR = "pkg://automl_finance_risk.conf"
 
 def pipeline(options: Any) -> "Pipeline":
     """The host's tabular pipeline, with class weighting (none / balanced) as a searched option."""
-    from automl.tabular.pipeline import TabularPipeline
+    from automl.api import TabularPipeline
 
     return TabularPipeline(search_class_weight=True)
 

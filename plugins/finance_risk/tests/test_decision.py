@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import confusion_matrix
 
-from automl.errors import ConfigError
+from automl.api import ConfigError
 from automl_finance_risk.decision import choose_cutoff, decision_report
 from automl_finance_risk.options import DEFAULT_APPROVAL_RATE, FinanceRiskOptions
 

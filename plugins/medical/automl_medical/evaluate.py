@@ -3,8 +3,9 @@
 Binary: optional calibration and the decision threshold are fitted on the VALIDATION predictions; the test
 rows are then scored once: ROC AUC, sensitivity, specificity, PPV, NPV and balanced accuracy at that
 threshold, Brier score, expected calibration error, each with a stratified, seeded 95% bootstrap interval.
-metrics.json keeps every metric a top-level float and adds `ci95`, `operating_point` and the test
-`confusion` matrix; `roc_curve.png` and `calibration_curve.png` go into the run directory.
+metrics.json holds every metric's value under `test`, its interval under `ci95`, and the `operating_point`,
+`prevalence` and test `confusion` matrix under `details`; `roc_curve.png` and `calibration_curve.png` go
+into the run directory.
 
 Multiclass: what a clinician reads from a differential diagnosis: sensitivity and specificity of each class
 (one-vs-rest, at the most probable class), balanced accuracy and top-label calibration error, with intervals.
@@ -16,7 +17,7 @@ import logging
 from functools import partial
 from typing import TYPE_CHECKING, Any, Callable
 
-from automl.specs import BINARY, MULTICLASS
+from automl.api import BINARY, MULTICLASS
 from automl_medical import metrics as med
 from automl_medical.operating_point import choose_operating_point
 from automl_medical.options import MedicalOptions
@@ -24,7 +25,7 @@ from automl_medical.options import MedicalOptions
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
-    from automl.evaluation import Evaluation
+    from automl.api import Evaluation
 
 log = logging.getLogger(__name__)
 
@@ -48,16 +49,17 @@ def evaluate(ev: "Evaluation") -> None:
 def _binary(ev: "Evaluation", opts: MedicalOptions) -> None:
     import numpy as np
 
-    from automl.tabular.calibration import apply_calibration, fit_calibration
+    from automl.api import apply_calibration, fit_calibration
 
     y_val, y_test = ev.y_val.astype(int), ev.y_test.astype(int)
     calibration = fit_calibration(y_val, ev.p_val, opts.calibration)
     if calibration is not None:
         ev.p_val, ev.p_test = apply_calibration(ev.p_val, calibration), apply_calibration(ev.p_test, calibration)
-        ev.predictor_extra["calibration"] = calibration
+        ev.calibration = calibration
         ev.recompute()
     point = choose_operating_point(y_val, ev.p_val, opts.operating_point, opts.target, opts.threshold)
-    ev.predictor_extra["threshold"] = point.threshold
+    ev.threshold = point.threshold
+    ev.notes["operating_point"] = point.rule
 
     fns: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {m.name: m.fn for m in ev.metric_specs}
     fns["ece"] = partial(med.expected_calibration_error, bins=opts.ece_bins)
@@ -136,7 +138,7 @@ def _safe(fn: Callable[["np.ndarray", "np.ndarray"], float], y: "np.ndarray", p:
 
 def _ci(fn: Callable[["np.ndarray", "np.ndarray"], float], y: "np.ndarray", p: "np.ndarray",
         opts: MedicalOptions) -> list[float]:
-    from automl.evaluation import bootstrap_ci
+    from automl.api import bootstrap_ci
 
     low, high = bootstrap_ci(fn, y, p, n_boot=opts.bootstrap, seed=opts.bootstrap_seed, stratified=True)
     return [low, high]
@@ -144,16 +146,16 @@ def _ci(fn: Callable[["np.ndarray", "np.ndarray"], float], y: "np.ndarray", p: "
 
 def _replace_metrics(ev: "Evaluation", values: dict[str, float], intervals: dict[str, list[float]],
                      opts: MedicalOptions, extra: dict[str, Any]) -> None:
-    """Headline metrics first, then the rest, then the intervals and the extras (a fresh, ordered dict)."""
+    """Headline metrics first, then the rest (a fresh, ordered dict); their intervals; the extras as details."""
     merged = {**ev.metrics, **values}
     ordered = {k: merged[k] for k in HEADLINE if k in merged}
     ordered.update({k: v for k, v in merged.items() if k not in ordered})
-    ordered.update(extra)
-    ordered["ci95"] = {k: intervals[k] for k in ordered if k in intervals}
-    ordered["ci95_method"] = (f"percentile bootstrap over the test rows, stratified by class, "
-                              f"{opts.bootstrap} replicates, seed {opts.bootstrap_seed}")
     ev.metrics.clear()
     ev.metrics.update(ordered)
+    ev.ci95.update({k: intervals[k] for k in ordered if k in intervals})
+    ev.details.update(extra)
+    ev.details["ci95_method"] = (f"percentile bootstrap over the test rows, stratified by class, "
+                                 f"{opts.bootstrap} replicates, seed {opts.bootstrap_seed}")
 
 
 def _pictures(ev: "Evaluation", draw: Callable[[], None]) -> None:

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from automl.specs import BINARY, MULTICLASS, ModelFamily
-from automl.tabular.families import max_width
+from automl.api import CLASSIFICATION, ModelFamily, max_width
 
 if TYPE_CHECKING:  # pragma: no cover
     import optuna
     from torch import nn
 
-    from automl.tabular.families import TabularInfo
-
-CLASSIFICATION = frozenset({BINARY, MULTICLASS})
+    from automl.api import TabularInfo
 
 
 def snn_space(trial: "optuna.Trial", info: "TabularInfo") -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
-from automl.specs import BINARY, MINIMIZE, MetricSpec
+from automl.api import BINARY, MINIMIZE, MetricSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np

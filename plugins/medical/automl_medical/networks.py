@@ -10,7 +10,7 @@ import math
 import torch
 from torch import nn
 
-from automl.tabular.networks import ACTIVATIONS, FeatureInput
+from automl.api import ACTIVATIONS, FeatureInput
 
 
 class SelfNormalizingNet(nn.Module):
@@ -61,9 +61,6 @@ class StochasticGates(nn.Module):
     def penalty(self) -> torch.Tensor:
         # P(mu + N(0, sigma^2) > 0) = Phi(mu / sigma), via erf
         return (0.5 * (1 + torch.erf(self.mu / (self.sigma * math.sqrt(2))))).sum()
-
-    def open_share(self) -> float:
-        return float((self.mu > 0).float().mean())
 
 
 class GatedMLP(nn.Module):

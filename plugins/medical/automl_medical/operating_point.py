@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from automl.errors import DataError
+from automl.api import DataError
 from automl_medical.options import RULES
 
 if TYPE_CHECKING:  # pragma: no cover

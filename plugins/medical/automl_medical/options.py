@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from automl.errors import ConfigError
+from automl.api import CALIBRATION_METHODS, ConfigError
 
 #: How the decision threshold is chosen on the validation predictions.
 RULES = {
@@ -13,7 +13,6 @@ RULES = {
     "youden": "highest sensitivity + specificity - 1",
     "fixed": "the probability threshold given in domain.options.threshold",
 }
-CALIBRATIONS = ("none", "platt", "isotonic")
 
 
 @dataclass
@@ -43,9 +42,9 @@ class MedicalOptions:
             raise ConfigError(f"domain.options.target={self.target} must be a fraction in (0, 1], e.g. 0.90")
         if not 0.0 <= self.threshold <= 1.0:
             raise ConfigError(f"domain.options.threshold={self.threshold} must be a probability in [0, 1]")
-        if self.calibration not in CALIBRATIONS:
+        if self.calibration not in CALIBRATION_METHODS:
             raise ConfigError(f"domain.options.calibration={self.calibration!r} is not valid: use one of "
-                              f"{', '.join(CALIBRATIONS)}")
+                              f"{', '.join(CALIBRATION_METHODS)}")
         if self.bootstrap < 100:
             raise ConfigError(f"domain.options.bootstrap={self.bootstrap} is too few replicates for a 95% "
                               "interval: use at least 100 (default 1000)")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from automl.hookspecs import hookimpl
-from automl.specs import BINARY, MULTICLASS, DatasetSpec, DomainSpec, MetricSpec, ModelFamily
+from automl.api import BINARY, MULTICLASS, DatasetSpec, DomainSpec, MetricSpec, ModelFamily, hookimpl
 from automl_medical.options import MedicalOptions
 
 #: The host's families plus ours for wide, small data. ft_transformer is left out: it declines tables of

@@ -1,10 +1,7 @@
-"""Fixtures of the medical plugin's tests: real shipped data, a hermetic host, tiny search budgets."""
+"""Fixtures of the medical plugin's tests: real shipped data, a hermetic host, tiny search budgets (the CLI and
+the one-thread fixture come from automl's pytest plugin)."""
 
 from __future__ import annotations
-
-import os
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -19,10 +16,10 @@ def tiny() -> list[str]:
 @pytest.fixture
 def host():
     """Only the host's own plugin and this one, registered in-process: installed plugins change nothing."""
-    from automl.plugins import PluginHost
+    from automl.testing import plugin_host
     from automl_medical import plugin
 
-    return PluginHost(entry_points=False, plugins=[("medical", plugin)])
+    return plugin_host(plugin, "medical")
 
 
 @pytest.fixture(scope="session")
@@ -54,25 +51,3 @@ def diagnostic_predictions():
     model = make_pipeline(StandardScaler(), LogisticRegression(C=0.05)).fit(x[train][:, :2], y[train])
     p = model.predict_proba(x[:, :2])[:, 1]
     return {"y_val": y[val], "p_val": p[val], "y_test": y[test], "p_test": p[test]}
-
-
-@pytest.fixture(scope="session")
-def automl_cli() -> str:
-    exe = Path(sys.executable).with_name("automl")
-    assert exe.exists(), f"console script missing at {exe}: install the project (make setup)"
-    return str(exe)
-
-
-@pytest.fixture(autouse=True)
-def _quiet_threads(monkeypatch):
-    # Tests share two cores with whatever else runs; one torch thread keeps them predictable (on a busy
-    # machine two spinning OpenMP threads made a 0.3 s training loop take 20 s).
-    monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
-    torch = sys.modules.get("torch")
-    if torch is None:
-        yield
-        return
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

@@ -8,16 +8,13 @@ import logging
 import numpy as np
 import pytest
 
-from automl import AutoML
+from automl.testing import prepare_domain
 
 
 def _prepare(host, dataset=None, frame=None, overrides=()):
-    cfg = AutoML(domain="medical", overrides=list(overrides), host=host).config
-    cfg.dataset = dataset
-    from automl.run import make_pipeline
-
-    domain = host.domain("medical")
-    return make_pipeline(domain, cfg.domain.options).prepare(cfg, host, domain, frame)
+    """The dataset (or a DataFrame) prepared exactly as a medical run prepares it."""
+    chosen = [f"dataset={dataset}"] if dataset else []
+    return prepare_domain(host, ["domain=medical", *chosen, *overrides], frame).prepared
 
 
 def test_breast_biopsy_drops_the_identifier_imputes_and_keeps_repeat_samples_together(host, biopsy):

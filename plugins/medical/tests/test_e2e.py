@@ -57,13 +57,13 @@ def biopsy_run(tmp_path_factory, automl_cli):
 
 def test_cli_writes_clinical_metrics_with_intervals_and_pictures(biopsy_run):
     run_dir, _, proc = biopsy_run
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    report = json.loads((run_dir / "metrics.json").read_text())
+    metrics, point = report["test"], report["details"]["operating_point"]
     for name in REPORTED:
-        low, high = metrics["ci95"][name]
+        low, high = report["ci95"][name]
         assert isinstance(metrics[name], float) and low <= metrics[name] <= high, name
     assert metrics["roc_auc"] >= 0.97  # three tiny trials; the full must-show run reaches >= 0.98
-    assert metrics["split"] == "test" and metrics["operating_point"]["chosen_on"] == "validation"
-    assert metrics["operating_point"]["validation_sensitivity"] >= 0.9
+    assert point["chosen_on"] == "validation" and point["validation_sensitivity"] >= 0.9
     assert (run_dir / "roc_curve.png").stat().st_size > 10_000
     assert (run_dir / "calibration_curve.png").stat().st_size > 10_000
     assert "sensitivity" in proc.stdout  # the summary line shows the clinical metrics
@@ -95,15 +95,11 @@ def test_no_file_in_the_run_directory_holds_an_identifier(biopsy_run, biopsy, tm
 def test_the_saved_predictor_holds_no_training_rows(biopsy_run, biopsy, host):
     from safetensors.numpy import load_file
 
-    from automl import AutoML
+    from automl.testing import prepare_domain
 
     run_dir, tiny, _ = biopsy_run
-    cfg = AutoML(domain="medical", overrides=tiny, host=host).config
-    cfg.dataset = "breast_biopsy"
-    domain = host.domain("medical")
-    from automl.run import make_pipeline
-
-    prepared = make_pipeline(domain, None).prepare(cfg, host, domain, None)  # the run's own split, re-derived
+    # the run's own split, re-derived
+    prepared = prepare_domain(host, ["domain=medical", "dataset=breast_biopsy", *tiny]).prepared
     train = prepared.train
     predictor_dir = run_dir / "predictor"
     for tensor in load_file(str(predictor_dir / "model.safetensors")).values():
@@ -123,9 +119,9 @@ def test_loaded_predictor_decides_at_the_operating_point(biopsy_run, biopsy):
     import automl
 
     run_dir = biopsy_run[0]
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    report = json.loads((run_dir / "metrics.json").read_text())
     predictor = automl.load(run_dir)
-    assert predictor.threshold == pytest.approx(metrics["operating_point"]["threshold"])
+    assert predictor.threshold == pytest.approx(report["details"]["operating_point"]["threshold"])
     rows = biopsy.drop(columns=["class"]).head(60)
     proba = predictor.predict_proba(rows)["malignant"]
     expected = np.where(proba >= predictor.threshold, "malignant", "benign")
@@ -142,5 +138,6 @@ def test_parkinsons_search_scores_trials_by_cross_validation(tmp_path, host, tin
     board = result.leaderboard
     assert board.cv_scores.notna().any() and board.cv_std.notna().any()
     assert "3-fold cross-validation" in caplog.text and "252 rows" in caplog.text
-    assert result.test_metrics["n_test"] == 51 and 0.5 <= result.test_metrics["roc_auc"] <= 1
-    assert set(result.test_metrics["ci95"]) >= set(REPORTED)
+    assert result.outcome.final.report.n_test == 51
+    low, high = result.ci95["roc_auc"]
+    assert low <= result.test_metrics["roc_auc"] <= high and set(result.ci95) >= set(REPORTED)

@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from automl.evaluation import Evaluation
+from automl.api import Evaluation
 from automl_medical.evaluate import evaluate
 from automl_medical.metrics import sensitivity, specificity
 from automl_medical.operating_point import choose_operating_point
@@ -37,20 +37,24 @@ def test_binary_metrics_are_floats_with_intervals_at_the_validation_operating_po
     m = ev.metrics
     for name in [*HEADLINE, "pr_auc", "log_loss"]:
         assert isinstance(m[name], float), name
-        low, high = m["ci95"][name]
+        low, high = ev.ci95[name]
         assert low <= m[name] <= high and low < high, (name, low, m[name], high)
+    assert all(isinstance(v, float) for v in m.values())  # values only; intervals and extras live apart
     assert list(m)[:6] == HEADLINE[:3] + ["balanced_accuracy", "brier", "ece"]  # what the CLI summary shows
     assert not list(tmp_path.glob("*.png"))  # domain.options.plots=false
 
     d = diagnostic_predictions
     chosen = choose_operating_point(d["y_val"], d["p_val"], "min_sensitivity", 0.9)
-    t = m["operating_point"]["threshold"]
-    assert t == chosen.threshold == ev.predictor_extra["threshold"]
-    assert m["operating_point"]["chosen_on"] == "validation" and m["operating_point"]["rule"] == "min_sensitivity"
+    point = ev.details["operating_point"]
+    t = point["threshold"]
+    assert t == chosen.threshold == ev.threshold
+    assert point["chosen_on"] == "validation" and point["rule"] == "min_sensitivity"
     assert m["sensitivity"] == pytest.approx(sensitivity(d["y_test"], d["p_test"], t))
     assert m["specificity"] == pytest.approx(specificity(d["y_test"], d["p_test"], t))
-    assert sum(m["confusion"].values()) == len(d["y_test"]) == m["confusion"]["tp"] + m["confusion"]["fn"] + \
-        m["confusion"]["tn"] + m["confusion"]["fp"]
+    from sklearn.metrics import confusion_matrix
+
+    (tn, fp), (fn, tp) = confusion_matrix(d["y_test"], d["p_test"] >= t, labels=[0, 1])
+    assert ev.details["confusion"] == {"tn": tn, "fp": fp, "fn": fn, "tp": tp}
 
 
 def test_test_predictions_never_move_the_threshold(host, tmp_path, diagnostic_predictions):
@@ -60,7 +64,7 @@ def test_test_predictions_never_move_the_threshold(host, tmp_path, diagnostic_pr
     shuffled = dict(diagnostic_predictions, p_test=p_test)
     second = _evaluation(host, tmp_path, shuffled)
     evaluate(second)
-    assert first.predictor_extra["threshold"] == second.predictor_extra["threshold"]
+    assert first.threshold == second.threshold
     assert first.metrics["roc_auc"] != second.metrics["roc_auc"]
 
 
@@ -72,7 +76,7 @@ def test_platt_calibration_is_fitted_on_validation_and_saved(host, tmp_path, dia
     evaluate(raw)
     calibrated = _evaluation(host, tmp_path, d, calibration="platt")
     evaluate(calibrated)
-    assert calibrated.predictor_extra["calibration"]["method"] == "platt"
+    assert calibrated.calibration["method"] == "platt"
     assert calibrated.metrics["roc_auc"] == pytest.approx(raw.metrics["roc_auc"])  # monotone: same ranking
     assert calibrated.metrics["ece"] < raw.metrics["ece"] / 2
     assert calibrated.metrics["brier"] < raw.metrics["brier"]
@@ -82,7 +86,7 @@ def test_ci_replicates_are_seeded(host, tmp_path, diagnostic_predictions):
     a, b = (_evaluation(host, tmp_path, diagnostic_predictions) for _ in range(2))
     evaluate(a)
     evaluate(b)
-    assert a.metrics["ci95"] == b.metrics["ci95"]
+    assert a.ci95 == b.ci95 and a.ci95
 
 
 def test_roc_and_calibration_pictures_are_written(host, tmp_path, diagnostic_predictions):
@@ -118,10 +122,17 @@ def test_multiclass_reports_each_class_with_intervals(host, tmp_path):
     ev.recompute()
     evaluate(ev)
     m = ev.metrics
-    for c in classes:
+    from sklearn.metrics import recall_score
+
+    predicted = ev.p_test.argmax(axis=1)
+    recall = recall_score(y[test], predicted, average=None, labels=range(len(classes)))
+    for k, c in enumerate(classes):
+        assert m[f"sensitivity[{c}]"] == pytest.approx(recall[k])  # one class against the rest
+        negatives = y[test] != k
+        assert m[f"specificity[{c}]"] == pytest.approx((predicted[negatives] != k).mean())
         for name in ("sensitivity", "specificity"):
             key = f"{name}[{c}]"
-            assert 0 <= m[key] <= 1 and m["ci95"][key][0] <= m[key] <= m["ci95"][key][1]
+            assert ev.ci95[key][0] <= m[key] <= ev.ci95[key][1]
     recalls = [m[f"sensitivity[{c}]"] for c in classes]
     assert m["balanced_accuracy"] == pytest.approx(np.mean(recalls))
     assert m["roc_auc"] > 0.85 and (tmp_path / "roc_curve.png").exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from automl.errors import DataError
+from automl.api import DataError
 from automl_medical.metrics import sensitivity, specificity
 from automl_medical.operating_point import choose_operating_point
 

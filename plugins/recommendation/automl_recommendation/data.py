@@ -1,4 +1,7 @@
-"""Interaction logs, in the host process: load, check, encode ids, order by time, split.
+"""Interaction logs, in the host process: check, encode ids, order by time, split.
+
+The host resolves the data source (a registered dataset, `data.path`, a DataFrame) into a table; here its
+columns get their roles (user, item, time, rating) and the rows are encoded.
 
 Rows end up sorted by (user, time, item id), so one user's interactions are one contiguous block and
 `offsets[u]:offsets[u + 1]` is user u's history in time order. Splits are index arrays into those rows:
@@ -11,10 +14,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from automl.errors import ConfigError, DataError
+from automl.api import ConfigError, DataError
 
 from automl_recommendation.datasets import DATASET_COLUMNS, DEFAULT_COLUMNS, Columns
 from automl_recommendation.options import EXPLICIT, IMPLICIT, TASK_WORDS, RecommendationOptions
@@ -23,9 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import pandas as pd
 
-    from automl.config import RunConfig
-    from automl.plugins import PluginHost
-    from automl.specs import DomainSpec
+    from automl.api import RunConfig, Table
 
 log = logging.getLogger(__name__)
 
@@ -63,33 +63,13 @@ def resolve_task(word: str) -> str:
                           "interaction log) or explicit (rating prediction)") from None
 
 
-def read_source(cfg: "RunConfig", host: "PluginHost", domain: "DomainSpec",
-                frame: "pd.DataFrame | None") -> tuple["pd.DataFrame", str, Columns]:
-    """The raw table, its name, and the column roles it comes with (before `domain.options` overrides)."""
-    import pandas as pd
-
-    from automl.data.sources import read_file
-
+def source_columns(table: "Table", cfg: "RunConfig") -> Columns:
+    """The column roles the host's table comes with: a registered dataset's own, or the defaults for a file
+    or DataFrame of the user's (before `domain.options` overrides)."""
     if cfg.data.target:
         raise ConfigError("data.target is not used by the recommendation domain: name the columns with "
                           "domain.options.user_column / item_column / time_column / rating_column")
-    if frame is not None:
-        if not isinstance(frame, pd.DataFrame):
-            raise DataError(f"data must be a pandas DataFrame, got {type(frame).__name__}")
-        return frame, "dataframe", DEFAULT_COLUMNS
-    if cfg.data.path:
-        return read_file(cfg.data.path), Path(cfg.data.path).name, DEFAULT_COLUMNS
-    name = cfg.dataset or domain.default_dataset
-    if not name:
-        raise DataError("no data given: pass data.path=FILE (user, item, timestamp[, rating] columns) or "
-                        f"dataset=NAME (registered: {', '.join(host.datasets.names())})")
-    spec = host.datasets.get(name)
-    log.info("dataset %s: %s", spec.name, spec.description or spec.source)
-    try:
-        raw = spec.loader()
-    except Exception as exc:  # noqa: BLE001 - a loader failure is reported with the dataset's name
-        raise DataError(f"dataset {name!r} failed to load: {type(exc).__name__}: {exc}") from exc
-    return raw, spec.name, DATASET_COLUMNS.get(spec.name, DEFAULT_COLUMNS)
+    return DATASET_COLUMNS.get(table.dataset, DEFAULT_COLUMNS) if table.dataset else DEFAULT_COLUMNS
 
 
 def resolve_columns(known: Columns, options: RecommendationOptions) -> Columns:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from automl.specs import DatasetSpec
+from automl.api import DatasetSpec
 
 from automl_recommendation.options import IMPLICIT
 

@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING
 from automl_recommendation.options import IMPLICIT
 
 if TYPE_CHECKING:  # pragma: no cover
-    from automl.evaluation import Evaluation
+    from automl.api import Evaluation
 
 
 def evaluate(ev: "Evaluation") -> None:
     """Add hr/ndcg/recall/coverage at `domain.options.k` and a 95% bootstrap interval of test NDCG@k."""
     if ev.task != IMPLICIT:
         return
-    from automl.evaluation import bootstrap_ci
+    from automl.api import bootstrap_ci
 
     from automl_recommendation.metrics import ndcg_from_ranks, ranking_metrics, target_ranks
 
@@ -23,7 +23,7 @@ def evaluate(ev: "Evaluation") -> None:
     ranks = target_ranks(ev.y_test, ev.p_test)
     # users are resampled, not items: the interval says how much the score depends on who was evaluated
     lo, hi = bootstrap_ci(lambda r, _: ndcg_from_ranks(r, k), ranks, ranks, stratified=False)
-    ev.metrics[f"ndcg@{k}_ci95"] = [round(lo, 5), round(hi, 5)]
-    ev.metrics["n_items_ranked"] = int(ev.p_test.shape[1])
-    ev.metrics["ranking"] = "full: every item the user has not interacted with"
-    ev.predictor_extra["k"] = k
+    ev.ci95[f"ndcg@{k}"] = [round(lo, 5), round(hi, 5)]
+    ev.details["n_items_ranked"] = int(ev.p_test.shape[1])
+    ev.details["ranking"] = "full: every item the user has not interacted with"
+    ev.notes["k"] = k

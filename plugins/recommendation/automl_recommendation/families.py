@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from automl.specs import DataInfo, ModelFamily
+from automl.api import DataInfo, ModelFamily
 
 from automl_recommendation.options import EXPLICIT, IMPLICIT, RecInfo
 

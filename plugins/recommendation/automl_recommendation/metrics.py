@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
-from automl.specs import MAXIMIZE, MetricSpec
+from automl.api import MAXIMIZE, MetricSpec
 
 from automl_recommendation.options import IMPLICIT
 

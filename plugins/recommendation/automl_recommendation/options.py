@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from automl.specs import REGRESSION, DataInfo
+from automl.api import REGRESSION, DataInfo
 
 #: Top-K recommendation from an interaction log: every interaction is a positive, nothing is a label.
 IMPLICIT = "implicit"

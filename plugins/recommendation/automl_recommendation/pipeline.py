@@ -2,8 +2,9 @@
 
 Rows are interactions sorted by (user, time, item) (`automl_recommendation.data`); `train`, `val` and `test`
 index them. Implicit task: `val`/`test` hold each evaluated user's second-to-last/last interaction, so one
-row is one evaluated user, its target is the held-out item, and `predict` scores every item for that user,
-with every item the user met before that row masked. Explicit task: rows are ratings to predict.
+row is one evaluated user, its target is the held-out item, and `InteractionData.predict` scores every item
+for that user, with every item the user met before that row masked. Explicit task: rows are ratings to
+predict. The saved model is `automl_recommendation.predictor.RecommenderFormat`'s.
 """
 
 from __future__ import annotations
@@ -11,21 +12,18 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Iterator
 
-from automl.errors import ConfigError
-from automl.pipeline import Pipeline, Prepared
+from automl.api import ConfigError, DeviceData, Pipeline, Prepared, predict_in_batches
 
-from automl_recommendation.data import encode, fingerprint, leave_last_out, read_source, resolve_columns, resolve_task
+from automl_recommendation.data import encode, fingerprint, leave_last_out, resolve_columns, resolve_task, \
+    source_columns
 from automl_recommendation.options import EXPLICIT, IMPLICIT, RecInfo, RecommendationOptions
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import optuna
-    import pandas as pd
     import torch
 
-    from automl.config import RunConfig
-    from automl.plugins import PluginHost
-    from automl.specs import DomainSpec
+    from automl.api import PredictorFormat, RunConfig, Table
 
 log = logging.getLogger(__name__)
 
@@ -41,18 +39,17 @@ class RecommendationPipeline(Pipeline):
 
     # -- host process ------------------------------------------------------------------------------------
 
-    def prepare(self, cfg: "RunConfig", host: "PluginHost", domain: "DomainSpec",
-                frame: "pd.DataFrame | None") -> Prepared:
+    def prepare(self, table: "Table", cfg: "RunConfig") -> Prepared:
         import numpy as np
 
-        from automl.data.split import split_rows
+        from automl.api import split_rows
 
         opts = self.options
         if opts.k < 1 or opts.max_seq_len < 2 or opts.min_interactions < 1:
             raise ConfigError("domain.options: k and min_interactions must be at least 1, max_seq_len at least 2")
         task = resolve_task(cfg.domain.task)
-        raw, name, known = read_source(cfg, host, domain, frame)
-        data = encode(raw, name, resolve_columns(known, opts), task)
+        name = table.name
+        data = encode(table.frame, name, resolve_columns(source_columns(table, cfg), opts), task)
         if task == IMPLICIT:
             train, val, test = leave_last_out(data, opts.min_interactions)
             longest = int(np.bincount(data.user[train], minlength=data.n_users).max())
@@ -85,24 +82,36 @@ class RecommendationPipeline(Pipeline):
             "batch_size": trial.suggest_categorical("batch_size", list(BATCH_SIZES)),
         }
 
-    def to_device(self, prepared: Prepared, device: "torch.device") -> dict[str, "torch.Tensor"]:
-        """Interactions move to `device` once; this pipeline binds to the prepared data's shape."""
+    def bind(self, prepared: Prepared, device: "torch.device") -> "InteractionData":
+        return InteractionData(prepared, device)
+
+    def predictor_format(self) -> "PredictorFormat":
+        from automl_recommendation.predictor import RecommenderFormat
+
+        return RecommenderFormat()
+
+
+class InteractionData(DeviceData):
+    """Interactions on the training device (user, item, offsets, ratings as tensors), moved once."""
+
+    def __init__(self, prepared: Prepared, device: "torch.device") -> None:
         import torch
 
+        super().__init__(prepared, device)
         a, info = prepared.arrays, prepared.info
         self.task, self.n_items = info.task, info.n_items
         self.rating_range = (info.rating_min, info.rating_max)
-        data = {k: torch.as_tensor(a[k], device=device) for k in ("user", "item", "offsets")}
+        self.tensors = {k: torch.as_tensor(a[k], device=device) for k in ("user", "item", "offsets")}
         if "rating" in a:
-            data["rating"] = torch.as_tensor(a["rating"], dtype=torch.float32, device=device)
-        return data
+            self.tensors["rating"] = torch.as_tensor(a["rating"], dtype=torch.float32, device=device)
 
-    def train_batches(self, data: dict[str, "torch.Tensor"], rows: "torch.Tensor", batch_size: int,
-                      generator: "torch.Generator", model: Any) -> Iterator[tuple]:
+    def batches(self, rows: "torch.Tensor", batch_size: int, generator: "torch.Generator",
+                model: Any) -> Iterator[tuple]:
         import torch
 
         from automl_recommendation import sampling
 
+        data = self.tensors
         if self.task == EXPLICIT:
             return sampling.rating_batches(data["user"], data["item"], data["rating"], rows, batch_size, generator)
         if model.trains_on_windows:
@@ -115,52 +124,33 @@ class RecommendationPipeline(Pipeline):
         return sampling.pair_batches(data["user"], data["item"], data["offsets"], rows, batch_size, self.n_items,
                                      model.negatives, model.history_length, generator)
 
-    def loss(self, net: "torch.nn.Module", batch: tuple, params: dict[str, Any]) -> "torch.Tensor":
+    def loss(self, net: "torch.nn.Module", batch: tuple, hp: dict[str, Any]) -> "torch.Tensor":
         return net.loss(batch)
 
-    def predict(self, model: Any, data: dict[str, "torch.Tensor"], rows: "torch.Tensor",
-                batch_size: int) -> "np.ndarray":
+    def predict(self, model: Any, rows: "torch.Tensor", batch_size: int) -> "np.ndarray":
         """Implicit: a score for every item per row (seen items masked). Explicit: the rating of each row."""
         import torch
 
-        from automl_recommendation.metrics import MASKED
-        from automl_recommendation.sampling import history_tokens, seen_before
-
-        was_training = model.training
-        model.eval()
-        outs = []
-        with torch.inference_mode():
-            for start in range(0, len(rows), batch_size):
-                idx = rows[start:start + batch_size]
-                users = data["user"][idx]
-                if self.task == EXPLICIT:
-                    outs.append(model.pair_scores(users, data["item"][idx]).float().clamp(*self.rating_range))
-                    continue
-                first = data["offsets"][users]
-                tokens = history_tokens(data["item"], first, idx, model.history_length) \
-                    if model.history_length else None
-                scores = model.full_scores(users, tokens).float()
-                which, seen = seen_before(data["item"], first, idx)
-                scores[which, seen] = MASKED
-                outs.append(scores)
-        model.train(was_training)
+        outs = predict_in_batches(model, rows, batch_size, self._score)
         empty = torch.empty(0) if self.task == EXPLICIT else torch.empty(0, self.n_items)
         return (torch.cat(outs) if outs else empty).cpu().numpy()
 
-    def targets(self, prepared: Prepared, rows: "np.ndarray") -> "np.ndarray":
-        if prepared.info.task == EXPLICIT:
-            return prepared.arrays["rating"][rows].astype("float64")
-        return prepared.arrays["item"][rows]
+    def _score(self, model: Any, idx: "torch.Tensor") -> "torch.Tensor":
+        from automl_recommendation.metrics import MASKED
+        from automl_recommendation.sampling import history_tokens, seen_before
 
-    # -- artifacts ---------------------------------------------------------------------------------------
+        data = self.tensors
+        users = data["user"][idx]
+        if self.task == EXPLICIT:
+            return model.pair_scores(users, data["item"][idx]).float().clamp(*self.rating_range)
+        first = data["offsets"][users]
+        tokens = history_tokens(data["item"], first, idx, model.history_length) if model.history_length else None
+        scores = model.full_scores(users, tokens).float()
+        which, seen = seen_before(data["item"], first, idx)
+        scores[which, seen] = MASKED
+        return scores
 
-    def save_predictor(self, directory: str, prepared: Prepared, family: str, params: dict[str, Any],
-                       state_dict: dict[str, "torch.Tensor"], extra: dict[str, Any]) -> None:
-        from automl_recommendation.predictor import save_predictor
-
-        save_predictor(directory, prepared, family, params, state_dict, extra)
-
-    def load_predictor(self, directory: str, meta: dict[str, Any], host: "PluginHost") -> Any:
-        from automl_recommendation.predictor import Recommender
-
-        return Recommender.load(directory, meta, host)
+    def targets(self, rows: "np.ndarray") -> "np.ndarray":
+        if self.task == EXPLICIT:
+            return self.prepared.arrays["rating"][rows].astype("float64")
+        return self.prepared.arrays["item"][rows]

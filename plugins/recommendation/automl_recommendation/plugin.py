@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from automl import hookimpl
-from automl.specs import DomainSpec
+from automl.api import DomainSpec, hookimpl
 
 from automl_recommendation.datasets import DATASETS, DOMAIN
 from automl_recommendation.evaluation import evaluate

@@ -2,7 +2,8 @@
 
 ```
 predictor/
-  predictor.json        family, parameters, data shape, column names, domain, hyperparameters
+  predictor.json        the host's PredictorMeta: family, parameters, data shape, domain; `data` holds the
+                        column names and the dataset
   ids.json              the original user and item ids, in index order
   history.safetensors   every user's interactions in time order (what "already seen" means) and item counts
   model.safetensors     weights of MF-BPR / NeuMF
@@ -19,9 +20,9 @@ import logging
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional
 
-from automl.errors import AutoMLError, DataError
+from automl.api import DataError, PredictorFormat, PredictorMeta
 
 from automl_recommendation.options import EXPLICIT, RecInfo
 
@@ -29,12 +30,10 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     import torch
 
-    from automl.pipeline import Prepared
-    from automl.plugins import PluginHost
+    from automl.api import DataInfo, FamilyLookup, Prepared
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
 META, IDS, HISTORY, WEIGHTS, TRANSFORMER = ("predictor.json", "ids.json", "history.safetensors", "model.safetensors",
                                             "transformer")
 SEQUENTIAL = "sasrec"
@@ -60,83 +59,77 @@ def _plain(values: Iterable[Any]) -> list[Any]:
     return [v.item() if hasattr(v, "item") else v for v in values]
 
 
-def save_predictor(directory: str, prepared: "Prepared", family: str, params: dict[str, Any],
-                   state_dict: dict[str, "torch.Tensor"], extra: dict[str, Any]) -> None:
-    import numpy as np
-    import torch
-    from safetensors.torch import save_file
+class RecommenderFormat(PredictorFormat):
+    """Saves the recommender as JSON and safetensors (SASRec: a `transformers` folder); rebuilds it by name."""
 
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    st, a = prepared.state, prepared.arrays
-    meta = {
-        "format": FORMAT,
-        "pipeline": "recommendation",
-        "family": family,
-        "params": params,
-        "info": asdict(prepared.info),
-        "task": prepared.info.task,
-        "columns": asdict(st["columns"]),
-        "dataset": st["dataset"],
-        **extra,
-    }
-    (d / META).write_text(json.dumps(meta, indent=2, default=str))
-    (d / IDS).write_text(json.dumps({"users": _plain(st["user_ids"]), "items": _plain(st["item_ids"])}))
-    popularity = np.bincount(a["item"], minlength=prepared.info.n_items).astype(np.float32)
-    save_file({"offsets": torch.as_tensor(a["offsets"]), "item": torch.as_tensor(a["item"]),
-               "popularity": torch.as_tensor(popularity)}, str(d / HISTORY))
-    weights = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
-    if family == SEQUENTIAL:
-        from automl_recommendation.networks import SASRec
+    def save(self, directory: Path, prepared: "Prepared", meta: PredictorMeta,
+             state_dict: dict[str, "torch.Tensor"]) -> None:
+        import numpy as np
+        import torch
+        from safetensors.torch import save_file
 
-        net = SASRec.from_params(params, prepared.info.n_items)
-        net.load_state_dict(weights)
-        with _quiet_transformers():
-            net.bert.save_pretrained(str(d / TRANSFORMER))  # config.json + model.safetensors
-    else:
-        save_file(weights, str(d / WEIGHTS))
+        directory.mkdir(parents=True, exist_ok=True)
+        st, a = prepared.state, prepared.arrays
+        meta.data = {"columns": asdict(st["columns"]), "dataset": st["dataset"]}
+        (directory / META).write_text(json.dumps(meta.to_json(), indent=2, default=str))
+        (directory / IDS).write_text(json.dumps({"users": _plain(st["user_ids"]), "items": _plain(st["item_ids"])}))
+        popularity = np.bincount(a["item"], minlength=prepared.info.n_items).astype(np.float32)
+        save_file({"offsets": torch.as_tensor(a["offsets"]), "item": torch.as_tensor(a["item"]),
+                   "popularity": torch.as_tensor(popularity)}, str(directory / HISTORY))
+        weights = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
+        member = meta.lead
+        if member.family == SEQUENTIAL:
+            from automl_recommendation.networks import SASRec
 
+            net = SASRec.from_params(member.params, prepared.info.n_items)
+            net.load_state_dict(weights)
+            with _quiet_transformers():
+                net.bert.save_pretrained(str(directory / TRANSFORMER))  # config.json + model.safetensors
+        else:
+            save_file(weights, str(directory / WEIGHTS))
 
-class Recommender:
-    """A trained recommender and the interaction history it ranks against."""
-
-    def __init__(self, meta: dict[str, Any], model: "torch.nn.Module", user_ids: list[Any], item_ids: list[Any],
-                 history: dict[str, "torch.Tensor"]) -> None:
-        self.meta = meta
-        self.model = model.eval()
-        self.task: str = meta["task"]
-        self.info = RecInfo(**meta["info"])
-        self.user_ids, self.item_ids = user_ids, item_ids
-        self._user_index = {u: i for i, u in enumerate(user_ids)}
-        self.offsets, self.items, self.popularity = history["offsets"], history["item"], history["popularity"]
-
-    def __repr__(self) -> str:
-        return (f"Recommender(family={self.meta['family']!r}, task={self.task!r}, users={len(self.user_ids)}, "
-                f"items={len(self.item_ids)})")
-
-    @classmethod
-    def load(cls, directory: str, meta: dict[str, Any], host: "PluginHost") -> "Recommender":
+    def load(self, directory: Path, meta: PredictorMeta, families: "FamilyLookup") -> "Recommender":
         from safetensors.torch import load_file
 
-        if meta.get("format") != FORMAT:
-            raise AutoMLError(f"{directory}: recommender format {meta.get('format')} is not supported by this "
-                              f"version (expects {FORMAT})")
-        d = Path(directory)
-        info = RecInfo(**meta["info"])
-        if meta["family"] == SEQUENTIAL:
+        info = RecInfo(**meta.info)
+        member = meta.lead
+        if member.family == SEQUENTIAL:
             from transformers import BertModel
 
             from automl_recommendation.networks import SASRec
 
             with _quiet_transformers():  # local folder only: nothing is downloaded, no code is named by config
-                bert = BertModel.from_pretrained(str(d / TRANSFORMER), local_files_only=True, add_pooling_layer=False)
-            model = SASRec(bert, int(meta["params"]["negatives"]))
+                bert = BertModel.from_pretrained(str(directory / TRANSFORMER), local_files_only=True,
+                                                 add_pooling_layer=False)
+            model = SASRec(bert, int(member.params["negatives"]))
         else:
-            family = host.model_families.get(meta["family"])
-            model = family.network(meta["params"], info)
-            model.load_state_dict(load_file(str(d / WEIGHTS)))
-        ids = json.loads((d / IDS).read_text())
-        return cls(meta, model, ids["users"], ids["items"], load_file(str(d / HISTORY)))
+            model = families(member.family).create(member.params, info)
+            model.load_state_dict(load_file(str(directory / WEIGHTS)))
+        ids = json.loads((directory / IDS).read_text())
+        return Recommender(meta, model, ids["users"], ids["items"], load_file(str(directory / HISTORY)))
+
+    def combine(self, models: list["torch.nn.Module"], weights: list[float],
+                info: "DataInfo") -> Optional["torch.nn.Module"]:
+        """A recommender is one network: averaging several would need their scores on one scale."""
+        return None
+
+
+class Recommender:
+    """A trained recommender and the interaction history it ranks against."""
+
+    def __init__(self, meta: PredictorMeta, model: "torch.nn.Module", user_ids: list[Any], item_ids: list[Any],
+                 history: dict[str, "torch.Tensor"]) -> None:
+        self.meta = meta
+        self.model = model.eval()
+        self.task: str = meta.task
+        self.info = RecInfo(**meta.info)
+        self.user_ids, self.item_ids = user_ids, item_ids
+        self._user_index = {u: i for i, u in enumerate(user_ids)}
+        self.offsets, self.items, self.popularity = history["offsets"], history["item"], history["popularity"]
+
+    def __repr__(self) -> str:
+        return (f"Recommender(family={self.meta.lead.family!r}, task={self.task!r}, users={len(self.user_ids)}, "
+                f"items={len(self.item_ids)})")
 
     # -- recommendations ---------------------------------------------------------------------------------
 
@@ -221,14 +214,14 @@ class Recommender:
     def predict(self, rows: "pd.DataFrame") -> "pd.Series":
         """The model's score (implicit) or predicted rating (explicit) for each (user, item) row.
 
-        Columns are named as in training (`meta["columns"]`). Unknown users or items get NaN (implicit) or
+        Columns are named as in training (`meta.data["columns"]`). Unknown users or items get NaN (implicit) or
         the mean training rating (explicit).
         """
         import numpy as np
         import pandas as pd
         import torch
 
-        cols = self.meta["columns"]
+        cols = self.meta.data["columns"]
         missing = [c for c in (cols["user"], cols["item"]) if c not in rows.columns]
         if missing:
             raise DataError(f"predict needs the columns {cols['user']!r} and {cols['item']!r}; missing {missing}")

@@ -1,9 +1,8 @@
-"""Fixtures of the recommendation plugin's tests: real shipped interactions, a hermetic host, tiny budgets."""
+"""Fixtures of the recommendation plugin's tests: real shipped interactions, a hermetic host, tiny budgets (the
+CLI and the one-thread fixture come from automl's pytest plugin)."""
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,11 +14,11 @@ TINY = ["search.n_trials=2", "trainer.max_epochs=2", "trainer.patience=2", "sear
 @pytest.fixture
 def host():
     """Only the host's own plugin and this one, registered in-process: other installed plugins change nothing."""
-    from automl.plugins import PluginHost
+    from automl.testing import plugin_host
 
     from automl_recommendation import plugin
 
-    return PluginHost(entry_points=False, plugins=[("recommendation", plugin)])
+    return plugin_host(plugin, "recommendation")
 
 
 @pytest.fixture(scope="session")
@@ -30,20 +29,13 @@ def movielens():
 
 
 @pytest.fixture(scope="session")
-def prepared(movielens):
-    """movielens prepared as a run prepares it (implicit, leave-last-out), with its pipeline."""
-    from automl.compose import compose
-    from automl.config import RunConfig
-    from automl.plugins import PluginHost
-    from automl.run import domain_options, make_pipeline
+def prepared():
+    """movielens prepared as a run prepares it (implicit, leave-last-out): a `automl.testing.DomainData`."""
+    from automl.testing import plugin_host, prepare_domain
 
     from automl_recommendation import plugin
 
-    host = PluginHost(entry_points=False, plugins=[("recommendation", plugin)])
-    cfg = RunConfig.from_container(compose(host, ["domain=recommendation", "dataset=movielens"]))
-    domain = host.domain("recommendation")
-    pipeline = make_pipeline(domain, domain_options(domain, cfg.domain.options))
-    return pipeline, pipeline.prepare(cfg, host, domain, None)
+    return prepare_domain(plugin_host(plugin, "recommendation"), ["domain=recommendation", "dataset=movielens"])
 
 
 @pytest.fixture(scope="session")
@@ -58,22 +50,3 @@ def small_log(tmp_path_factory, movielens) -> Path:
     path = tmp_path_factory.mktemp("data") / "log.csv"
     frame.to_csv(path, index=False)
     return path
-
-
-@pytest.fixture(scope="session")
-def automl_cli() -> str:
-    exe = Path(sys.executable).with_name("automl")
-    assert exe.exists(), f"console script missing at {exe}: install the project (make setup)"
-    return str(exe)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch):
-    # The tests share two cores with whatever else runs; one torch thread keeps them steady.
-    import torch
-
-    monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

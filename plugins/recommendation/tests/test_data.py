@@ -7,14 +7,14 @@ import pandas as pd
 import pytest
 
 from automl import AutoML
-from automl.errors import ConfigError, DataError
+from automl.api import ConfigError, DataError
 
 from automl_recommendation.data import encode, leave_last_out
 from automl_recommendation.datasets import DEFAULT_COLUMNS
 
 
 def test_leave_last_out_on_movielens_holds_out_each_users_latest_two(prepared, movielens):
-    _, p = prepared
+    p = prepared.prepared
     a, info = p.arrays, p.info
     assert (info.n_users, info.n_items) == (671, 9066)
     assert len(a["user"]) == 100_004 and len(p.test) == len(p.val) == 671
@@ -55,15 +55,10 @@ def test_users_with_too_little_history_train_but_are_not_evaluated():
 
 
 def test_own_file_with_dates_and_renamed_columns(small_log, host, tmp_path):
-    from automl.compose import compose
-    from automl.config import RunConfig
-    from automl.run import domain_options, make_pipeline
+    from automl.testing import prepare_domain
 
-    cfg = RunConfig.from_container(compose(host, ["domain=recommendation", f"data.path={small_log}",
-                                                  "domain.options.time_column=when"]))
-    domain = host.domain("recommendation")
-    pipeline = make_pipeline(domain, domain_options(domain, cfg.domain.options))
-    p = pipeline.prepare(cfg, host, domain, None)
+    p = prepare_domain(host, ["domain=recommendation", f"data.path={small_log}",
+                              "domain.options.time_column=when"]).prepared
     frame = pd.read_csv(small_log)
     assert p.info.n_users == frame.user.nunique() == 60 and len(p.test) == 60
     assert len(p.arrays["user"]) == len(frame)
@@ -104,14 +99,9 @@ def test_the_lightning_engine_trains_with_the_pipelines_own_loss(small_log, host
 def test_explicit_split_is_the_hosts_seeded_random_split(host):
     from sklearn.model_selection import train_test_split
 
-    from automl.compose import compose
-    from automl.config import RunConfig
-    from automl.run import domain_options, make_pipeline
+    from automl.testing import prepare_domain
 
-    cfg = RunConfig.from_container(compose(host, ["domain=recommendation", "dataset=movielens",
-                                                  "domain.task=explicit"]))
-    domain = host.domain("recommendation")
-    p = make_pipeline(domain, domain_options(domain, cfg.domain.options)).prepare(cfg, host, domain, None)
+    p = prepare_domain(host, ["domain=recommendation", "dataset=movielens", "domain.task=explicit"]).prepared
     assert p.info.task == "regression" and p.info.rating_min == 0.5 and p.info.rating_max == 5.0
     idx = np.arange(len(p.arrays["rating"]))
     dev, test = train_test_split(idx, test_size=0.2, random_state=0)  # what a baseline on the same rows does
@@ -126,7 +116,7 @@ def test_a_dataframe_with_named_columns(small_log, host, tmp_path):
         "domain.options.user_column=customer", "domain.options.item_column=sku", "domain.options.time_column=when",
         "search.n_trials=1", "trainer.max_epochs=1", "search.n_workers=0", "search.families=[mf_bpr]",
     ]).fit(data=frame, run_dir=tmp_path / "run")
-    assert result.test_metrics["n_test"] == 60 and result.test_metrics["n_items_ranked"] == frame.sku.nunique()
+    assert result.outcome.final.report.n_test == 60 and result.details["n_items_ranked"] == frame.sku.nunique()
     rec = result.load()
-    assert rec.meta["columns"]["user"] == "customer"
+    assert rec.meta.data["columns"]["user"] == "customer"
     assert len(rec.recommend(int(frame.customer.iloc[0]), k=5)) == 5

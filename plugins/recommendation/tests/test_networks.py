@@ -74,21 +74,17 @@ def test_sasrec_config_is_built_from_searched_parameters():
 
 
 def test_every_family_trains_one_step_on_its_own_batch(prepared):
-    import optuna
+    from automl.testing import sample_params
 
-    from automl.search.objective import FamilyTrial
-
-    pipeline, p = prepared
-    data = pipeline.to_device(p, torch.device("cpu"))
+    p = prepared.prepared
+    data = prepared.bind()
     rows = torch.as_tensor(p.train)
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     for family in FAMILIES:
-        trial = study.ask()
-        params = family.search_space(FamilyTrial(trial, family.name), p.info)
+        (params,) = sample_params(family, p.info)
         net = family.network(params, p.info)
-        batch = next(iter(pipeline.train_batches(data, rows, 512, torch.Generator().manual_seed(0), net)))
+        batch = next(iter(data.batches(rows, 512, torch.Generator().manual_seed(0), net)))
         before = {k: v.clone() for k, v in net.state_dict().items()}
-        loss = pipeline.loss(net, batch, {})
+        loss = data.loss(net, batch, {})
         loss.backward()
         torch.optim.AdamW(net.parameters(), lr=1e-2).step()
         assert torch.isfinite(loss) and loss.item() > 0, family.name
@@ -96,7 +92,7 @@ def test_every_family_trains_one_step_on_its_own_batch(prepared):
 
 
 def test_families_decline_data_that_is_not_interactions():
-    from automl.tabular.families import TabularInfo
+    from automl.api import TabularInfo
 
     info = TabularInfo(task="regression", n_train=10)
     assert all(f.accepts(RecInfo(task="implicit", n_train=10)) for f in FAMILIES)

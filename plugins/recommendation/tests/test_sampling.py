@@ -10,7 +10,7 @@ from automl_recommendation.metrics import MASKED
 
 
 def _tensors(prepared):
-    _, p = prepared
+    p = prepared.prepared
     a = p.arrays
     return (torch.as_tensor(a["user"]), torch.as_tensor(a["item"]), torch.as_tensor(a["offsets"]),
             torch.as_tensor(p.train), p)
@@ -82,14 +82,13 @@ def test_pair_batches_carry_the_history_before_each_positive(prepared):
 
 
 def test_predict_masks_every_earlier_item_and_nothing_else(prepared):
-    pipeline, p = prepared
     import torch
 
     from automl_recommendation.networks import MFBPR
 
-    data = pipeline.to_device(p, torch.device("cpu"))
+    p = prepared.prepared
     net = MFBPR(p.info.n_users, p.info.n_items, 8, 1, history=3)
-    scores = pipeline.predict(net, data, torch.as_tensor(p.test), 256)
+    scores = prepared.bind().predict(net, torch.as_tensor(p.test), 256)
     assert scores.shape == (671, 9066) and np.isfinite(scores).all()
     a = p.arrays
     n_masked = (scores == np.float32(MASKED)).sum(axis=1)

@@ -56,9 +56,8 @@ def _suggest(name: str, choices: Iterable[str]) -> str:
 class Registry(Generic[T]):
     """Name -> spec, remembering which plugin registered each name."""
 
-    def __init__(self, kind: str, spec_type: type) -> None:
+    def __init__(self, kind: str) -> None:
         self.kind = kind
-        self.spec_type = spec_type
         self._items: dict[str, T] = {}
         self._owners: dict[str, str] = {}
         self._conflicts: dict[str, list[str]] = {}
@@ -160,6 +159,11 @@ class PluginHost:
     :param builtin: register the host's own building blocks (`automl.builtin`).
     """
 
+    @classmethod
+    def installed(cls) -> "PluginHost":
+        """The host of an installed automl: the built-in plugin and every plugin installed as a distribution."""
+        return cls()
+
     def __init__(self, *, entry_points: bool = True, plugins: Iterable[Any] = (), builtin: bool = True) -> None:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
@@ -236,7 +240,7 @@ class PluginHost:
             info.registered, info.registry_problems = {}, []
         registries: dict[str, Registry] = {}
         for kind, hook_name, spec_type in _KINDS:
-            registry: Registry = Registry(_SINGULAR[kind], spec_type)
+            registry: Registry = Registry(_SINGULAR[kind])
             # Builtin first, so its names are reserved; then plugins in registration order.
             impls = sorted(getattr(self.pm.hook, hook_name).get_hookimpls(), key=lambda i: i.plugin_name != BUILTIN)
             for impl in impls:

@@ -1,7 +1,9 @@
-"""Host side of a multi-process search: start the worker early, hand it the job, follow its events.
+"""The host side of a multi-process search: start the worker process early, hand it the job, follow it.
 
-`start_workers` runs before the data is loaded, so the worker's imports (torch, Optuna, plugins: about two
-seconds) overlap the host's reading and preprocessing. The host process never imports torch.
+A `WorkerHandle` starts the zygote worker process (`automl.search.worker_process`) before the data is
+loaded, so the worker's imports (torch, Optuna, plugins: about two seconds) overlap the host's reading and
+preprocessing; the zygote forks its siblings itself when the job arrives. The host process never imports
+torch.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from automl.errors import AutoMLError, ConfigError, DataError, PluginError
-from automl.plugins import BUILTIN
+from automl.host import BUILTIN
+from automl.records import FinalModel
 
 if TYPE_CHECKING:  # pragma: no cover
     from automl.config import RunConfig
-    from automl.plugins import PluginHost
-    from automl.search.worker import Job
+    from automl.host import PluginHost
+    from automl.search.worker_process import Job
 
 log = logging.getLogger(__name__)
 
@@ -51,19 +54,19 @@ def resolve_workers(cfg: "RunConfig", host: "PluginHost") -> int:
     return max(1, n)
 
 
-class WorkerPool:
-    """The zygote worker process (it forks its siblings itself)."""
+class WorkerHandle:
+    """The host's handle on the zygote worker process, which forks its `n_workers - 1` siblings itself."""
 
     def __init__(self, n_workers: int = 1) -> None:
         self.n_workers = n_workers
         self.tmp = Path(tempfile.mkdtemp(prefix="automl-job-"))  # 0700: the prepared data never leaves it
         self.stderr = open(self.tmp / "worker.stderr", "w+b")
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen([sys.executable, "-m", "automl.search.worker"], stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen([sys.executable, "-m", "automl.search.worker_process"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self.stderr, env=env)
         self.submitted = False
 
-    def sized(self, n_workers: int) -> "WorkerPool":
+    def sized(self, n_workers: int) -> "WorkerHandle":
         """How many workers the zygote will be (it forks its siblings only when the job arrives)."""
         self.n_workers = n_workers
         return self
@@ -88,7 +91,7 @@ class WorkerPool:
         except BrokenPipeError:
             raise AutoMLError(f"the search worker exited before it got its job: {self._stderr_tail()}") from None
 
-    def follow(self, on_trial: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    def follow(self, on_trial: Callable[[dict[str, Any]], None]) -> FinalModel:
         """Relay events until the final result; raise the worker's error as the user's error."""
         assert self.proc.stdout is not None
         errors: list[dict[str, Any]] = []
@@ -120,7 +123,9 @@ class WorkerPool:
                               "run the same command again to continue (debug=true shows the traceback)")
         for err in errors:
             log.warning("a search worker failed and the others finished the search: %s", err.get("message"))
-        return final
+        if final.get("failed_workers"):
+            log.warning("%d of %d search workers ended with an error", final["failed_workers"], self.n_workers)
+        return FinalModel.from_json(final["final"])
 
     def _stderr_tail(self) -> str:
         self.stderr.flush()
@@ -140,7 +145,7 @@ class WorkerPool:
         self.stderr.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def __enter__(self) -> "WorkerPool":
+    def __enter__(self) -> "WorkerHandle":
         return self
 
     def __exit__(self, *exc: Any) -> None:

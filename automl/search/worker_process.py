@@ -1,19 +1,21 @@
-"""Worker side of a multi-process search (`python -m automl.search.worker`, started by `workers.py`).
+"""The worker side of a multi-process search: what runs inside `python -m automl.search.worker_process`.
 
 One worker process (the *zygote*) starts when the run starts and imports torch, Optuna and the installed
 plugins while the host process is still loading and preprocessing the data. It then receives the job (the
 prepared data), forks its siblings — which share every import for free — and each of them runs trials
 against the run's study until the trial counter or the deadline says stop. The zygote waits for its
 siblings and finalizes the best model. Trials are the study's: every worker reads and writes the same
-storage, so the Optuna study stays the single source of truth.
+storage, so the Optuna study stays the single source of truth. The host side is
+`automl.search.worker_handle`.
 
 Protocol: the host writes one JSON line on stdin (`{"job": "<path of the pickled job>"}`); workers write
-JSON lines on stdout (`trial`, `log`, `final`, `error` events), each in a single `os.write` of at most
-PIPE_BUF bytes, so lines from several processes never interleave.
+JSON lines on stdout (`ready`, `trial`, `log`, `final`, `error` events), each in a single `os.write` of at
+most PIPE_BUF bytes, so lines from several processes never interleave.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import logging
@@ -24,7 +26,12 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
+
+if TYPE_CHECKING:  # pragma: no cover
+    from automl.config import RunConfig
+    from automl.host import PluginHost
+    from automl.pipeline import Prepared
 
 PIPE_BUF = 4096
 
@@ -33,13 +40,12 @@ PIPE_BUF = 4096
 class Job:
     """Everything the workers need, written by the host into a private temporary folder."""
 
-    cfg: Any
+    cfg: "RunConfig"
+    #: The plan as the host resolved it (`Plan.names`): a worker that resolves another one refuses to run.
     plan_names: dict[str, Any]
-    prepared: Any
+    prepared: "Prepared"
     run_dir: str
     n_workers: int
-    n_trials: Optional[int]
-    timeout: Optional[float]
     counter: str
 
 
@@ -98,43 +104,41 @@ def _warm_imports() -> None:
     del torch
 
 
-def run_worker(job: Job, index: int, host: Any) -> None:
+def run_worker(job: Job, index: int, host: "PluginHost") -> tuple[Any, Any]:
+    """Run trials until the budget is spent; returns the search context and the study (for the zygote)."""
     import torch
 
-    from automl.run import domain_options, make_pipeline, plan_search
-    from automl.search.execute import choose_device
+    from automl.plan import resolve
+    from automl.records import TrialRecord
     from automl.search.objective import Objective, SearchContext
     from automl.search.study import open_study
+    from automl.training.device import choose_device
 
     cfg = job.cfg
-    threads = cfg.trainer.threads or max(1, (os.cpu_count() or 1) // job.n_workers)
-    torch.set_num_threads(threads)
-    domain = host.domain(cfg.domain.name)
-    options = domain_options(domain, cfg.domain.options)
-    plan = plan_search(cfg, host, domain, options, make_pipeline(domain, options), job.prepared.info)
-    names = {"objective": plan.objective.name, "families": [f.name for f in plan.families]}
-    if names != job.plan_names:  # the same environment must resolve the same plan; refuse to guess otherwise
-        raise RuntimeError(f"worker resolved the search as {names}, the host as {job.plan_names}")
-    device = choose_device(cfg.trainer.accelerator)
+    torch.set_num_threads(cfg.trainer.threads or max(1, (os.cpu_count() or 1) // job.n_workers))
+    plan = resolve(cfg, host).plan(cfg, host, job.prepared.info)
+    if plan.names != job.plan_names:  # the same environment must resolve the same plan; refuse to guess otherwise
+        raise RuntimeError(f"worker resolved the search as {plan.names}, the host as {job.plan_names}")
     study = open_study(cfg.search, Path(job.run_dir), plan.objective.direction, cfg.seed, job.n_workers, index)
-    ctx = SearchContext.build(cfg, host, plan.domain, plan.pipeline, job.prepared, plan.families, plan.objective,
-                              Path(job.run_dir), device)
+    ctx = SearchContext.build(cfg, host, plan, job.prepared, Path(job.run_dir),
+                              choose_device(cfg.trainer.accelerator))
     objective = Objective(ctx)
     # The budget starts when trials can start, as with study.optimize(timeout=...) in one process.
-    deadline = None if job.timeout is None else time.time() + job.timeout
+    deadline = None if cfg.search.timeout is None else time.time() + cfg.search.timeout
 
     def on_trial(study: Any, trial: Any) -> None:
-        emit("trial", number=trial.number, state=trial.state.name, value=trial.value, attrs=trial.user_attrs)
+        emit("trial", number=trial.number, state=trial.state.name, value=trial.value,
+             record=dataclasses.asdict(TrialRecord.of(trial)))
         host.notify("automl_trial_finished", trial=trial, run_dir=job.run_dir)
 
-    while claim(job.counter, job.n_trials, deadline):
+    while claim(job.counter, cfg.search.n_trials, deadline):
         remaining = None if deadline is None else max(0.0, deadline - time.time())
         study.optimize(objective, n_trials=1, timeout=remaining, callbacks=[on_trial])
-    return ctx, plan, study
+    return ctx, study
 
 
 def main() -> int:
-    from automl.plugins import PluginHost
+    from automl.host import PluginHost
 
     root = logging.getLogger()
     root.handlers[:] = [_EventHandler()]
@@ -142,7 +146,7 @@ def main() -> int:
     logging.getLogger("optuna").setLevel(logging.WARNING)
     try:
         _warm_imports()
-        host = PluginHost()
+        host = PluginHost.installed()
         emit("ready")
         request = json.loads(sys.stdin.readline() or "{}")
         if "job" not in request:
@@ -150,9 +154,10 @@ def main() -> int:
         with open(request["job"], "rb") as fh:
             job: Job = pickle.load(fh)  # our own host's private handoff, in a 0700 temporary folder
         os.unlink(request["job"])  # the prepared rows now live in memory only, whatever happens to the host
-        if job.cfg.trainer.engine == "lightning" or any(
-                host.model_families.get(n).build is not None for n in job.plan_names["families"]):
-            import lightning.pytorch  # noqa: F401 - once, before forking, not once per worker
+        from automl.training.engine import make_engine
+
+        make_engine(job.cfg.trainer.engine).prepare_process(
+            [host.model_families.get(n) for n in job.plan_names["families"]])
         children = []
         for index in range(1, job.n_workers):
             pid = os.fork()
@@ -166,21 +171,19 @@ def main() -> int:
                 finally:
                     os._exit(code)
             children.append(pid)
-        ctx, plan, study = run_worker(job, 0, host)
+        ctx, study = run_worker(job, 0, host)
         failed_children = 0
         for pid in children:
             _, status = os.waitpid(pid, 0)
             failed_children += os.waitstatus_to_exitcode(status) != 0
-        from automl.run import require_completed
         from automl.search.finalize import finalize
+        from automl.search.study import require_completed
 
-        trials = study.get_trials(deepcopy=False)
-        require_completed(trials)
-        final = finalize(ctx, study, plan)
-        result = {"number": final.number, "value": final.value, "family": final.family, "params": final.params,
-                  "test_metrics": final.test_metrics, "failed_workers": failed_children}
+        require_completed(study.get_trials(deepcopy=False))
+        final = finalize(ctx, study)
         out = Path(request["job"]).with_name("final.json")
-        out.write_text(json.dumps(result, default=str))  # may exceed a pipe write: a file, then an event
+        # may exceed a pipe write: a file, then an event
+        out.write_text(json.dumps({"final": final.to_json(), "failed_workers": failed_children}, default=str))
         emit("final", path=str(out))
         return 0
     except BaseException as exc:  # noqa: BLE001 - reported to the host, which decides how to tell the user

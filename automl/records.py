@@ -1,0 +1,236 @@
+"""The typed hand-offs between rooms: what a trial stores, what a search ends with, what a predictor says.
+
+- `TrialRecord`: what the objective stores on an Optuna trial (its user attributes) and what finalize, the
+  leaderboard and the progress line read back. Attribute names are the record's field names, written and
+  read here only, so no other module spells them.
+- `Member` and `PredictorMeta`: the predictor's `predictor.json`, with explicit fields for what the host
+  reads (members, decision threshold, calibration) and two open sections for the pipeline's own state and
+  the domain's own notes.
+- `FinalReport` (what `metrics.json` holds: metric values apart from metadata), `FinalModel` (what the
+  final evaluation returns, also across the worker's process boundary as JSON) and `SearchOutcome` (the
+  search's result, from which `automl.run.RunResult` is read).
+
+Nothing here imports torch, pandas or optuna at module level.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
+
+from automl.errors import AutoMLError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import optuna
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What a trial stores
+# ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrialRecord:
+    """The user attributes of one trial. `None` means "not recorded" (a pruned trial has no `fit_s`)."""
+
+    #: The model family and its sampled architecture (plain JSON), and the training hyperparameters.
+    family: Optional[str] = None
+    params: Optional[dict[str, Any]] = None
+    hp: Optional[dict[str, Any]] = None
+    #: Epochs trained (the most over folds when cross-validated) and the epoch whose weights were kept.
+    epochs: Optional[int] = None
+    best_epoch: Optional[int] = None
+    #: Wall seconds of the fit and of forward + backward + optimiser steps alone.
+    fit_s: Optional[float] = None
+    compute_s: Optional[float] = None
+    #: Cross-validated trials: the objective per fold and its standard deviation.
+    cv_scores: Optional[list[float]] = None
+    cv_std: Optional[float] = None
+    #: Why the trial failed or was interrupted (one line).
+    fail_reason: Optional[str] = None
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def integer_names(cls) -> tuple[str, ...]:
+        """Fields holding whole numbers (a table must not show an epoch count as 3.0)."""
+        import typing
+
+        hints = typing.get_type_hints(cls)
+        return tuple(f.name for f in fields(cls) if hints[f.name] == Optional[int])
+
+    @classmethod
+    def of(cls, trial: "optuna.trial.FrozenTrial | optuna.Trial") -> "TrialRecord":
+        """The record as stored on a trial (a running or a frozen one)."""
+        attrs = trial.user_attrs
+        return cls(**{name: attrs.get(name) for name in cls.names()})
+
+    def save(self, trial: "optuna.Trial") -> None:
+        """Store every recorded (non-None) field on a running trial."""
+        for name, value in self._recorded().items():
+            trial.set_user_attr(name, value)
+
+    @classmethod
+    def note(cls, trial: "optuna.Trial", **values: Any) -> None:
+        """Store some fields now (e.g. `epochs` when a trial is pruned); unknown names are a programming error."""
+        cls(**values).save(trial)
+
+    @classmethod
+    def note_in_storage(cls, storage: Any, trial_id: int, **values: Any) -> None:
+        """Store fields on a trial through the storage, for a trial no process is running any more."""
+        for name, value in cls(**values)._recorded().items():
+            storage.set_trial_user_attr(trial_id, name, value)
+
+    def _recorded(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What a predictor says about itself
+# ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Member:
+    """One model of the saved predictor: a trial's network, or its fold models averaged (`folds` > 0)."""
+
+    trial: int
+    family: str
+    params: dict[str, Any]
+    hp: dict[str, Any] = field(default_factory=dict)
+    #: Share of the predictor's output (members' probabilities or values are averaged with these weights).
+    weight: float = 1.0
+    #: 0: one network; k: the average of k fold models trained in the trial's cross-validation.
+    folds: int = 0
+
+
+@dataclass
+class PredictorMeta:
+    """`predictor.json`: everything needed to rebuild a predictor from data files, no code.
+
+    The host reads and writes the explicit fields; `data` is the pipeline's own state (a tabular pipeline's
+    target, classes and columns; a recommender's column roles) and `notes` the domain's own (a cut-off's
+    target, a top-K cut-off), both plain JSON.
+    """
+
+    FORMAT: ClassVar[int] = 3
+
+    pipeline: str
+    domain: str
+    task: str
+    #: The `DataInfo` of the prepared data, as a dict (the model families' only view of the data).
+    info: dict[str, Any]
+    members: list[Member]
+    objective: str
+    domain_options: Optional[dict[str, Any]] = None
+    #: The objective of the trial (or ensemble) the predictor holds, on validation rows or out of fold.
+    validation_value: Optional[float] = None
+    #: Binary tasks: P(positive) at or above this is labelled positive (the domain's operating point).
+    threshold: Optional[float] = None
+    #: Binary tasks: the calibration map applied to P(positive) (`automl.tabular.calibration`).
+    calibration: Optional[dict[str, Any]] = None
+    data: dict[str, Any] = field(default_factory=dict)
+    notes: dict[str, Any] = field(default_factory=dict)
+    format: int = FORMAT
+
+    @property
+    def lead(self) -> Member:
+        """The member with the largest weight (the single model when there is one)."""
+        return max(self.members, key=lambda m: m.weight)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any], where: str) -> "PredictorMeta":
+        """Read `predictor.json`; a file of another format or shape is a one-line error naming it."""
+        if not isinstance(raw, dict) or raw.get("format") != cls.FORMAT:
+            found = raw.get("format") if isinstance(raw, dict) else None
+            raise AutoMLError(f"{where}: predictor format {found} is not supported by this version of automl (it "
+                              f"reads format {cls.FORMAT}): run the search again to save it anew")
+        known = {f.name for f in fields(cls)}
+        try:
+            values = {k: v for k, v in raw.items() if k in known}
+            values["members"] = [Member(**m) for m in raw["members"]]
+            return cls(**values)
+        except (KeyError, TypeError) as exc:
+            raise AutoMLError(f"{where}: predictor.json is not complete ({exc}): run the search again to save "
+                              "it anew") from None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What a search ends with
+# ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FinalReport:
+    """`metrics.json`: the final model measured once on the test rows, values apart from metadata.
+
+    `test` and `validation` hold metric values only (a float, or None where undefined); `ci95` the 95%
+    intervals a domain computes; `details` the domain's structured results (a decision, fairness per group,
+    an operating point); `model` what was evaluated.
+    """
+
+    FORMAT: ClassVar[int] = 2
+
+    test: dict[str, Optional[float]]
+    validation: dict[str, Optional[float]]
+    model: dict[str, Any]
+    n_test: int
+    #: How the validation figures were obtained: "validation split (N rows)" or "out-of-fold ...".
+    validation_rows: str
+    ci95: dict[str, list[float]] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    format: int = FORMAT
+
+    def to_json(self) -> dict[str, Any]:
+        return _finite(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> "FinalReport":
+        return cls(**{f.name: raw[f.name] for f in fields(cls) if f.name in raw})
+
+
+@dataclass
+class FinalModel:
+    """What the final evaluation returns: the predictor's best trial and its report (plain JSON)."""
+
+    number: int
+    value: float
+    family: str
+    params: dict[str, Any]
+    report: FinalReport
+
+    def to_json(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["report"] = self.report.to_json()
+        return out
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> "FinalModel":
+        return cls(**{**raw, "report": FinalReport.from_json(raw["report"])})
+
+
+@dataclass
+class SearchOutcome:
+    """What one invocation's search ends with: the study's trials and the final model."""
+
+    trials: list[Any]
+    n_new: int
+    final: FinalModel
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN: an undefined value is written as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
