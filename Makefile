@@ -9,7 +9,9 @@ BIN    := $(VENV)/bin
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test bench clean
+PEERS_STAMP := .venv-peers/.installed
+
+.PHONY: setup run test bench bench-peers clean
 
 $(STAMP): pyproject.toml constraints.txt $(wildcard plugins/*/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,5 +33,14 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/speed.py
 	$(BIN)/python benchmarks/report.py
 
+# The peers (AutoGluon, FLAML, LightGBM + Optuna, logistic regression) in their own environment, never .venv
+$(PEERS_STAMP): benchmarks/requirements-peers.txt | $(STAMP)
+	$(BIN)/python benchmarks/peers.py --install
+	touch $@
+
+bench-peers: $(STAMP) $(PEERS_STAMP)
+	$(BIN)/python benchmarks/peers.py $(PEERS_ARGS)
+	$(BIN)/python benchmarks/report.py
+
 clean:
-	rm -rf $(VENV) runs outputs multirun
+	rm -rf $(VENV) .venv-peers runs outputs multirun
