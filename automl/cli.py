@@ -21,22 +21,22 @@ from automl.errors import AutoMLError
 
 log = logging.getLogger("automl")
 
+#: `automl <command> ...`: the module of each command, imported only when it runs; its `main(argv) -> int`
+#: takes the arguments after the command's name. Anything else is a search, configured by Hydra overrides.
+COMMANDS = {
+    "plugins": "automl.commands.plugins",
+    "new-plugin": "automl.commands.new_plugin",
+    "predict": "automl.commands.predict",
+}
+
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        if args[:1] == ["plugins"]:
-            from automl.commands.plugins import plugins_command
+        if args[:1] and args[0] in COMMANDS:
+            import importlib
 
-            return plugins_command(args[1:])
-        if args[:1] == ["new-plugin"]:
-            from automl.commands.new_plugin import new_plugin_command
-
-            return new_plugin_command(args[1:])
-        if args[:1] == ["predict"]:
-            from automl.commands.predict import predict_command
-
-            return predict_command(args[1:])
+            return importlib.import_module(COMMANDS[args[0]]).main(args[1:])
         return _search(args)
     except AutoMLError as exc:
         return _fail(exc, debug=_debug_requested(args))

@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from automl.config import RunConfig
-    from automl.records import PredictorMeta
+    from automl.records import DataSummary, PredictorMeta
 
 
 class BuildsModels(Protocol):
@@ -98,6 +98,8 @@ class Prepared:
     side: dict[str, "np.ndarray"] = field(default_factory=dict)
     #: A short fingerprint of data and split: a study continued with other data is refused.
     fingerprint: str = ""
+    #: What the data was (source, shape, what was left out and why, the split), for run.json.
+    summary: Optional["DataSummary"] = None
 
     def development_rows(self) -> "np.ndarray":
         """Train + validation rows, sorted: what cross-validation folds cover and a final refit uses."""

@@ -9,6 +9,9 @@
 - `FinalReport` (what `metrics.json` holds: metric values apart from metadata), `FinalModel` (what the
   final evaluation returns, also across the worker's process boundary as JSON) and `SearchOutcome` (the
   search's result, from which `automl.run.RunResult` is read).
+- `DataSummary` (what the data was: source, shape, what was left out and why, the split; filled by the
+  pipeline's `prepare`) and `RunSummary` (`run.json`: the data, the search, the wall time, the versions), which
+  the model card and the report read.
 
 Nothing here imports torch, pandas or optuna at module level.
 """
@@ -223,6 +226,64 @@ class SearchOutcome:
     trials: list[Any]
     n_new: int
     final: FinalModel
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What a run was
+# ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DataSummary:
+    """The data of a run as its pipeline prepared it: plain JSON, no row of it."""
+
+    #: Where it came from: a registered dataset's name, a file's name, or "dataframe".
+    source: str
+    #: Rows prepared (after rows with a missing target were dropped) and rows dropped that way.
+    rows: int
+    task: str
+    target: Optional[str] = None
+    #: Feature columns by kind, e.g. {"numeric": [...], "categorical": [...]}.
+    features: dict[str, list[str]] = field(default_factory=dict)
+    #: Classification: rows per class (all prepared rows); binary: the class whose probability is predicted.
+    classes: Optional[dict[str, int]] = None
+    positive_class: Any = None
+    #: Every column that is not a feature, with the reason: the dataset's and the config's drops, identifiers,
+    #: sensitive attributes, the group column, the target.
+    dropped: dict[str, str] = field(default_factory=dict)
+    dropped_rows: int = 0
+    sensitive: list[str] = field(default_factory=list)
+    #: Rows per part of the split, and how trials were validated.
+    split: dict[str, int] = field(default_factory=dict)
+    validation: str = ""
+    #: A pipeline's own facts (a recommender's users and items...).
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunSummary:
+    """`run.json`: what a run was, for the model card and the report."""
+
+    FORMAT: ClassVar[int] = 1
+
+    domain: str
+    data: DataSummary
+    #: The search: objective, families, budget, sampler, trials in the study and new in this run, workers.
+    search: dict[str, Any]
+    started: str
+    wall_s: float
+    #: Versions of automl, each plugin and the main libraries.
+    versions: dict[str, Optional[str]]
+    format: int = FORMAT
+
+    def to_json(self) -> dict[str, Any]:
+        return _finite(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> "RunSummary":
+        values = {f.name: raw[f.name] for f in fields(cls) if f.name in raw}
+        values["data"] = DataSummary(**raw["data"])
+        return cls(**values)
 
 
 def _finite(value: Any) -> Any:

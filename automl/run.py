@@ -96,15 +96,16 @@ def run(cfg: "RunConfig", host: "PluginHost", frame: "pd.DataFrame | None" = Non
     `workers`: a worker process started ahead (the CLI starts one before composing the config); used when the
     run wants workers, closed otherwise.
     """
-    from automl.artifacts import write_leaderboard, write_metrics
+    from automl.artifacts import versions, write_leaderboard, write_metrics, write_run_summary
     from automl.plan import resolve
+    from automl.records import RunSummary
     from automl.search.execute import execute_search
     from automl.search.study import RunLock
     from automl.search.worker_handle import WorkerHandle, resolve_workers
 
     resolution = resolve(cfg, host)
     run_dir = resolve_run_dir(cfg)
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), time.strftime("%Y-%m-%dT%H:%M:%S%z")
     with RunLock(run_dir):
         n_workers = resolve_workers(cfg, host)
         if workers is not None and not n_workers:
@@ -121,6 +122,16 @@ def run(cfg: "RunConfig", host: "PluginHost", frame: "pd.DataFrame | None" = Non
                 workers.close()
         leaderboard = write_leaderboard(outcome.trials, run_dir)
         write_metrics(run_dir, outcome.final.report)
+        if prepared.summary is not None:
+            write_run_summary(run_dir, RunSummary(
+                domain=plan.domain.name, data=prepared.summary, started=started_at,
+                wall_s=round(time.perf_counter() - started, 2), versions=versions(host),
+                search={"objective": plan.objective.name, "direction": plan.objective.direction,
+                        "families": [f.name for f in plan.families], "n_trials": cfg.search.n_trials,
+                        "timeout_s": cfg.search.timeout, "sampler": cfg.search.sampler, "pruner": cfg.search.pruner,
+                        "trials_in_study": len(outcome.trials), "trials_new": outcome.n_new,
+                        "workers": n_workers, "engine": cfg.trainer.engine, "seed": cfg.seed},
+            ))
     result = RunResult(run_dir=run_dir, leaderboard=leaderboard, outcome=outcome, metric=plan.objective.name,
                        cross_validated=bool(prepared.folds))
     final = outcome.final

@@ -147,6 +147,8 @@ class DomainSpec:
     pipeline: Callable[[Any], "Pipeline"] | None = None
     options: type | None = None
     evaluate: Callable[[Any], None] | None = None
+    #: What the domain's models are for, and their limits, in the domain's own words: the model card quotes it.
+    intended_use: str = ""
 
     def __post_init__(self) -> None:
         _check_name("domain", self.name)

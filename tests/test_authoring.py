@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from automl.cli import main
-from automl.commands.new_plugin import PluginNames, new_plugin_command
+from automl.commands.new_plugin import PluginNames
+from automl.commands.new_plugin import main as new_plugin_command
 
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "docs" / "plugins.md"

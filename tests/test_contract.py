@@ -49,7 +49,7 @@ def test_builtin_plugin_passes_and_everything_it_registers_runs(monkeypatch, cap
     dataset, family (ft_transformer, which no domain searches, included) and metric (the multiclass and
     regression ones on penguins and ames) ran on real data."""
     monkeypatch.setattr(PluginHost, "installed", classmethod(lambda cls: cls(entry_points=False)))
-    assert plugins_cmd.plugins_command(["--check", "--json"]) == 0
+    assert plugins_cmd.main(["--check", "--json"]) == 0
     out, err = capsys.readouterr()
     (builtin,) = json.loads(out)
     assert builtin["problems"] == [] and builtin["check"]["passed"]

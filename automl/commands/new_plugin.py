@@ -54,7 +54,7 @@ class PluginNames:
                    dataset=f"{name}_example", metric=f"{name}_top_decile_recall")
 
 
-def new_plugin_command(argv: list[str]) -> int:
+def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="automl new-plugin",
         description="Create a domain plugin distribution (domain, dataset, metric, Hydra config, tests, README).")

@@ -24,7 +24,7 @@ _CHECKED = (("domains", "domains run"), ("model_families", "families trained"), 
             ("datasets", "datasets loaded"))
 
 
-def plugins_command(argv: list[str]) -> int:
+def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="automl plugins", description="List installed automl plugins.")
     parser.add_argument("--check", action="store_true",
                         help="also run the contract check on every plugin (real data, one training step per "

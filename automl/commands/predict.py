@@ -9,7 +9,7 @@ from pathlib import Path
 from automl.errors import AutoMLError, DataError
 
 
-def predict_command(argv: list[str]) -> int:
+def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="automl predict",
         description="Score the rows of a CSV or Parquet file with the predictor saved in a run directory.")

@@ -40,6 +40,8 @@ class CheckedTable:
     side: dict[str, "pd.Series"] = field(default_factory=dict)  # sensitive attributes, aligned with rows
     groups: Optional["pd.Series"] = None  # split groups, aligned with rows, never a feature
     dropped_rows: int = 0
+    #: Every column of the table that is not a feature, with the reason.
+    dropped: dict[str, str] = field(default_factory=dict)
 
 
 def check_table(table: "Table") -> CheckedTable:
@@ -99,11 +101,15 @@ def check_table(table: "Table") -> CheckedTable:
 
     side = {c: df[c].reset_index(drop=True) for c in table.sensitive}
     groups = df[table.group_column].reset_index(drop=True) if table.group_column else None
-    drop = set(table.drop_columns) | set(table.id_columns) | {table.target}
+    reasons = {c: why for c, why in table.drop_columns.items() if c in df.columns}
+    reasons.update({c: "identifier: never a feature, never written to the run directory" for c in table.id_columns})
     if not table.sensitive_is_feature:  # by default a model never sees a protected attribute
-        drop |= set(table.sensitive)
+        reasons.update({c: "sensitive attribute: reported on, not learned (data.sensitive_is_feature=true to "
+                           "learn from it)" for c in table.sensitive})
     if table.group_column:
-        drop.add(table.group_column)
+        reasons[table.group_column] = "groups the split: rows sharing it stay on one side"
+    reasons[table.target] = "the target"
+    drop = set(reasons)
     features = df[[c for c in df.columns if c not in drop]]
     if features.shape[1] == 0:
         raise DataError(f"{where} has no feature columns left after dropping the target and {sorted(drop - {table.target})}")
@@ -120,6 +126,7 @@ def check_table(table: "Table") -> CheckedTable:
         side=side,
         groups=groups,
         dropped_rows=missing,
+        dropped=reasons,
     )
 
 

@@ -14,6 +14,7 @@ import logging
 from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 from automl.pipeline import DeviceData, Pipeline, Prepared, predict_in_batches
+from automl.records import DataSummary
 from automl.tabular.families import TabularInfo
 from automl.tabular.objective import network_penalty, outputs_to_scores, tabular_loss
 from automl.tasks import BINARY, MULTICLASS, REGRESSION
@@ -95,11 +96,22 @@ class TabularPipeline(Pipeline):
                  table.name, len(y), len(split.train), len(split.val), len(split.test), len(checked.numeric),
                  len(checked.categorical), task)
         fingerprint = _fingerprint(checked.features.columns, table.target, task, split, y)
+        validation = (f"{cfg.search.cv.repeats} x {cfg.search.cv.folds}-fold cross-validation on the {n_dev} "
+                      "development rows (train + validation)" if folds else
+                      f"one validation split of {len(split.val)} rows")
+        summary = DataSummary(
+            source=table.name, rows=len(y), task=task, target=table.target,
+            features={"numeric": list(checked.numeric), "categorical": list(checked.categorical)},
+            classes={str(c): int(n) for c, n in checked.target.value_counts().items()} if classification else None,
+            positive_class=checked.positive_class, dropped=dict(checked.dropped), dropped_rows=checked.dropped_rows,
+            sensitive=list(table.sensitive), validation=validation,
+            split={"train": len(split.train), "validation": len(split.val), "test": len(split.test)},
+        )
         return Prepared(
             info=info,
             arrays={"x_num": x_num, "x_cat": x_cat, "y": y_train_space, "y_raw": y.astype(np.float64)},
             train=split.train, val=split.val, test=split.test, folds=folds, state=state,
-            side={k: v.to_numpy() for k, v in checked.side.items()}, fingerprint=fingerprint,
+            side={k: v.to_numpy() for k, v in checked.side.items()}, fingerprint=fingerprint, summary=summary,
         )
 
     def stopping_metric(self, info: TabularInfo) -> Optional[str]:

@@ -39,6 +39,12 @@ DOMAIN = DomainSpec(
     pipeline=pipeline,
     options=FinanceRiskOptions,
     evaluate=evaluate,
+    intended_use=(
+        "Ranks credit applicants by calibrated probability of default and proposes an accept / decline cut-off, "
+        "as input to a credit decision that a risk team owns. Not for automated decisions without human review "
+        "and adverse-action reasons; valid only for applicants like the training book (same product, channel "
+        "and period); prohibited bases (e.g. marital status under ECOA) are reported on, not scored with; "
+        "monitor calibration and fairness at the cut-off after deployment."),
 )
 
 

@@ -38,6 +38,11 @@ def automl_register_domains() -> list[DomainSpec]:
             default_dataset="breast_biopsy",
             options=MedicalOptions,
             evaluate=_evaluate,
+            intended_use=(
+                "Research and decision support for diagnosis or prognosis on the population the data came from: "
+                "a second read for a clinician, at an operating point chosen on validation rows. Not a medical "
+                "device and not validated for clinical use; test metrics come from one held-out split of a small "
+                "cohort (see the intervals), so an external validation on the target population comes first."),
         )
     ]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Iterator
 
-from automl.api import ConfigError, DeviceData, Pipeline, Prepared, predict_in_batches
+from automl.api import ConfigError, DataSummary, DeviceData, Pipeline, Prepared, predict_in_batches
 
 from automl_recommendation.data import encode, fingerprint, leave_last_out, resolve_columns, resolve_task, \
     source_columns
@@ -70,8 +70,19 @@ class RecommendationPipeline(Pipeline):
         if data.rating is not None:
             arrays["rating"] = data.rating
         state = {"user_ids": data.user_ids, "item_ids": data.item_ids, "columns": data.columns, "dataset": name}
+        cols = data.columns
+        summary = DataSummary(
+            source=name, rows=len(data.user), task=task, target=cols.rating if task == EXPLICIT else cols.item,
+            features={"user": [cols.user], "item": [cols.item], "time": [cols.time]},
+            dropped={c: "not an interaction column" for c in table.frame.columns
+                     if c not in {cols.user, cols.item, cols.time, cols.rating}},
+            split={"train": len(train), "validation": len(val), "test": len(test)},
+            validation=("leave-last-out: each evaluated user's second-to-last interaction" if task == IMPLICIT
+                        else "a random validation split of the ratings"),
+            extra={"users": data.n_users, "items": data.n_items},
+        )
         return Prepared(info=info, arrays=arrays, train=train, val=val, test=test, state=state,
-                        fingerprint=fingerprint(task, data, train, val, test))
+                        fingerprint=fingerprint(task, data, train, val, test), summary=summary)
 
     # -- where trials run --------------------------------------------------------------------------------
 

@@ -33,6 +33,11 @@ RECOMMENDATION = DomainSpec(
     pipeline=make_pipeline,
     options=RecommendationOptions,
     evaluate=evaluate,
+    intended_use=(
+        "Ranks items a known user has not interacted with yet (top-K), or predicts ratings, from the interaction "
+        "log it was trained on. Users it never saw get the most popular items; items without interactions are "
+        "never recommended; offline metrics come from each user's latest interaction and do not measure the "
+        "effect of the recommendations themselves (run an online test)."),
 )
 
 
