@@ -1,7 +1,17 @@
 """How fast the search is, against the loop a user would write by hand, and what that speed buys.
 
-    .venv/bin/python benchmarks/speed.py          # about 4 minutes on 2 cores, CPU only
-    .venv/bin/python benchmarks/speed.py --quick  # one repeat, shorter budgets (about 2 minutes)
+    .venv/bin/python benchmarks/speed.py          # about 15 minutes on 2 cores, CPU only
+    .venv/bin/python benchmarks/speed.py --quick  # one repeat, smaller scenarios
+
+(e) The search-scale scenario: ISLR `Default` (10,000 rows) as a CSV, 60 trials x 20 epochs of the MLP
+    family, ours against the hand-written reference at the same trial count and epochs
+    (`handwritten_search.py 60 20 OUT ISLR Default default Yes`), side by side, alternating, whole-process wall
+    clock; in the same run our trials per minute with `search.batch=1` (one trial at a time) and
+    `search.batch=auto` (trials sharing a structure trained as one model), and the test ROC AUC of each.
+(f) Memory over a long study: 200 trials with `search.batch=auto`, the resident memory of the whole process
+    tree sampled throughout; the peak before the 50th trial finished against the peak after it.
+(g) A cross-validated trial (5 folds trained together as one stacked model) against a single-split trial:
+    seconds per trial on credit_data, both one trial at a time.
 
 (a) Whole-process wall clock, search time, trials per minute and test ROC AUC on credit_data written to a
     CSV (target Status): the hand-written reference (`benchmarks/reference/handwritten_search.py`, a
@@ -14,7 +24,8 @@
     the start-up floor (torch, torch._dynamo, scikit-learn imports) every search process pays.
 (c) Quality at an equal wall-clock budget: the search with `search.timeout=B` against untuned LightGBM
     and a logistic regression on the public finance and medical datasets, on the same test rows.
-(d) Where a GPU is present: device utilisation sampled during a search, and trials per minute.
+GPU figures come from `benchmarks/gpu.py` (device utilisation and memory during a search, trials per minute
+single against batched), run on a machine with a GPU.
 
 Prints a table and writes benchmarks/results/speed.json (every figure, the machine, the versions) and
 benchmarks/results/speed.md (the tables, for BENCHMARKS.md).
@@ -32,7 +43,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -174,8 +184,9 @@ def compare(csv: Path, trials: int, epochs: int, repeats: int, work: Path) -> di
 def import_floor(repeats: int) -> dict:
     """What a fresh process pays before any trial can finish: each import timed in its own interpreter.
 
-    torch.optim imports torch._dynamo on the first optimiser step, and scoring a trial needs scikit-learn, so
-    every search process pays for all three; these are the wall-clock figures no search loop can beat.
+    Every search process imports torch and scikit-learn (its metrics score every epoch). torch.optim imports
+    torch._dynamo on its first step: the vectorised engine's own AdamW avoids it, so a search of stacked families
+    (mlp, tabm) never pays it; the Lightning engine and one-at-a-time families (dcn, ft_transformer) do.
     """
     steps = {
         "python": "pass",
@@ -252,34 +263,107 @@ def quality(data: dict[str, dict], budget: float, work: Path) -> dict:
     return {"budget_s": budget, "datasets": results}
 
 
-# -- (d): a GPU, when there is one ---------------------------------------------------------------------------
+# -- (e), (f), (g): search scale, memory, cross-validation --------------------------------------------------
 
-def gpu(csv: Path, work: Path) -> dict:
-    if gpu_name() is None:
-        return {"skipped": "no GPU on this machine"}
-    samples: list[float] = []
-    stop = threading.Event()
+def search_scale(csv: Path, trials: int, epochs: int, repeats: int, work: Path) -> dict:
+    """Ours (batch auto and batch 1) against the reference on the same data, trials and epochs, alternating."""
+    automl = str(BIN / "automl")
+    base = [automl, "domain=tabular", f"data.path={csv}", "data.target=default", "data.positive_class=Yes",
+            "search.families=[mlp]", f"search.n_trials={trials}", f"trainer.max_epochs={epochs}"]
+    systems = {"hand-written reference": None, "automl, search.batch=auto": [*base, "search.batch=auto"],
+               "automl, search.batch=1": [*base, "search.batch=1"]}
+    runs: dict[str, list[dict]] = {name: [] for name in systems}
+    names = list(systems)
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            before = load()
+            if systems[name] is None:
+                out = work / f"scale_ref_{r}.json"
+                wall, _ = run([sys.executable, str(REFERENCE), str(trials), str(epochs), str(out), "ISLR", "Default",
+                               "default", "Yes"], work)
+                ref = json.loads(out.read_text())
+                figures = {"search_s": ref["search_s"], "trials": trials, "trials_per_min": ref["trials_per_min"],
+                           "test_roc_auc": ref["test_roc_auc"]}
+            else:
+                run_dir = work / f"scale_{names.index(name)}_{r}"
+                wall, _ = run([*systems[name], f"run_dir={run_dir}"], work)
+                figures = study_figures(run_dir)
+            runs[name].append({"wall_s": wall, "load_before": before, **figures})
+            print(f"  {name}: {wall:.1f} s wall, {figures['trials_per_min']:.0f} trials/min, test ROC AUC "
+                  f"{figures['test_roc_auc']:.4f}", flush=True)
+    summary = {name: {k: statistics.median(x[k] for x in rs) for k in
+                      ("wall_s", "search_s", "trials_per_min", "test_roc_auc")} for name, rs in runs.items()}
+    ref = summary["hand-written reference"]
+    for s in summary.values():
+        s["wall_speedup"] = ref["wall_s"] / s["wall_s"]
+        s["auc_minus_reference"] = s["test_roc_auc"] - ref["test_roc_auc"]
+    batched = summary["automl, search.batch=auto"]["trials_per_min"] / summary["automl, search.batch=1"]["trials_per_min"]
+    return {"trials": trials, "epochs": epochs, "repeats": repeats, "runs": runs, "summary": summary,
+            "batched_over_single_trials_per_min": batched}
 
-    def sample() -> None:
-        while not stop.is_set():
-            out = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"],
-                                 capture_output=True, text=True)
-            if out.returncode == 0 and out.stdout.strip():
-                samples.append(float(out.stdout.split()[0]))
-            stop.wait(0.2)
 
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    run_dir = work / "gpu"
-    wall, _ = run([str(BIN / "automl"), "domain=tabular", f"data.path={csv}", "data.target=Status",
-                   "search.n_trials=40", "trainer.max_epochs=10", "trainer.accelerator=cuda", f"run_dir={run_dir}"],
-                  work)
-    stop.set()
-    thread.join()
-    figures = study_figures(run_dir)
-    return {"gpu": gpu_name(), "wall_s": wall, **figures,
-            "utilisation_mean": statistics.mean(samples) if samples else None,
-            "utilisation_max": max(samples) if samples else None, "samples": len(samples)}
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of a process and all its descendants (from /proc)."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+            todo += [int(c) for c in children]
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return total
+
+
+def memory(csv: Path, trials: int, epochs: int, work: Path) -> dict:
+    """Peak resident memory of the process tree before and after the 50th trial of a long batched study."""
+    run_dir = work / "memory"
+    cmd = [str(BIN / "automl"), "domain=tabular", f"data.path={csv}", "data.target=default",
+           "data.positive_class=Yes", "search.families=[mlp]", f"search.n_trials={trials}",
+           f"trainer.max_epochs={epochs}", "search.batch=auto", f"run_dir={run_dir}"]
+    samples: list[tuple[float, int]] = []
+    start = time.time()
+    proc = subprocess.Popen(cmd, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    while proc.poll() is None:
+        samples.append((time.time(), _tree_rss(proc.pid)))
+        time.sleep(0.1)
+    err = proc.stderr.read()
+    if proc.returncode != 0:
+        raise SystemExit(f"the memory run failed ({proc.returncode}):\n{err[-2000:]}")
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = optuna.load_study(study_name="automl",
+                              storage=JournalStorage(JournalFileBackend(str(run_dir / "study.journal"))))
+    finished = sorted(t.datetime_complete.timestamp() for t in study.trials if t.datetime_complete)
+    mark = finished[min(49, len(finished) - 1)]
+    before = max((r for t, r in samples if t <= mark), default=0)
+    after = max((r for t, r in samples if t > mark), default=0)
+    return {"trials": trials, "epochs": epochs, "wall_s": time.time() - start, "samples": len(samples),
+            "peak_rss_mib_first_50": before / 2**20, "peak_rss_mib_after_50": after / 2**20,
+            "growth_mib": (after - before) / 2**20}
+
+
+def cross_validation_cost(csv: Path, trials: int, epochs: int, work: Path) -> dict:
+    """Seconds per trial, one trial at a time: scored by 5-fold cross-validation (the 5 fold models trained as
+    one stacked model) against one validation split."""
+    out = {}
+    for label, below in (("single split", "0"), ("5-fold cross-validation", "100000")):
+        run_dir = work / f"cv_{below}"
+        wall, _ = run([str(BIN / "automl"), "domain=tabular", f"data.path={csv}", "data.target=Status",
+                       "search.families=[mlp]", f"search.n_trials={trials}", f"trainer.max_epochs={epochs}",
+                       "trainer.patience=100", "search.batch=1", "search.n_workers=0", "search.pruner=none",
+                       f"search.cv.below_rows={below}", "search.cv.folds=5", f"run_dir={run_dir}"], work)
+        figures = study_figures(run_dir)
+        out[label] = {"wall_s": wall, "seconds_per_trial": figures["search_s"] / figures["trials"], **figures}
+        print(f"  {label}: {out[label]['seconds_per_trial']:.2f} s per trial", flush=True)
+    out["ratio"] = out["5-fold cross-validation"]["seconds_per_trial"] / out["single split"]["seconds_per_trial"]
+    return out
 
 
 # -- report ---------------------------------------------------------------------------------------------------
@@ -299,9 +383,12 @@ def markdown(result: dict) -> str:
                      f"{s['test_roc_auc']:.4f} | {s['overhead_share']:.0%} | {s['speedup_wall']:.2f}x | "
                      f"{s['speedup_trials_per_min']:.2f}x |")
     floor = a["import_floor_s"]
-    lines += ["", "Start-up every search process pays before its first trial can finish (each import timed in a fresh "
+    paid = sum(v for k, v in floor.items() if "dynamo" not in k)
+    lines += ["", "Start-up before a search process's first trial can finish (each import timed in a fresh "
               "interpreter, median of 3): " + ", ".join(f"{k} {v:.2f} s" for k, v in floor.items())
-              + f"; {sum(floor.values()):.1f} s in all."]
+              + f". A search of the stacked families pays {paid:.1f} s of it: the vectorised engine's own AdamW "
+              "never imports torch._dynamo (torch.optim's first step does, for the Lightning engine and the "
+              "one-at-a-time families)."]
     ref = a["summary"]["hand-written: Optuna + Lightning defaults + DataLoader"]["wall_s"]
     ours = a["summary"]["automl: fast engine, worker processes (default)"]["wall_s"]
     lines += ["", f"A {a['trials']}-trial search here is mostly start-up: the hand-written loop takes {ref:.1f} s "
@@ -318,10 +405,30 @@ def markdown(result: dict) -> str:
     for name, d in c["datasets"].items():
         lines.append(f"| {name} | {d['rows']} | {d['automl']['test_roc_auc']:.4f} | {d['automl']['trials']} | "
                      f"{d['lightgbm_untuned']['test_roc_auc']:.4f} | {d['logistic_regression']['test_roc_auc']:.4f} |")
-    d = result["d"]
-    lines += ["", "(d) GPU: " + (d["skipped"] if "skipped" in d else
-                                 f"{d['gpu']}: {d['trials_per_min']:.0f} trials/min, utilisation mean "
-                                 f"{d['utilisation_mean']:.0f}% (max {d['utilisation_max']:.0f}%)")]
+    e = result["e"]
+    lines += ["", f"(e) The search at scale: ISLR Default (10,000 rows) as a CSV, {e['trials']} trials x {e['epochs']} "
+              f"epochs of the MLP family, median of {e['repeats']} alternating runs (whole process):", "",
+              "| system | wall s | search s | trials/min | test ROC AUC | wall speed-up | AUC - reference |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, s in e["summary"].items():
+        lines.append(f"| {name} | {s['wall_s']:.1f} | {s['search_s']:.1f} | {s['trials_per_min']:.0f} | "
+                     f"{s['test_roc_auc']:.4f} | {s['wall_speedup']:.2f}x | {s['auc_minus_reference']:+.4f} |")
+    lines += ["", f"Batched against one trial at a time: {e['batched_over_single_trials_per_min']:.2f}x the trials per "
+              "minute. The reference is `benchmarks/reference/handwritten_search.py` (a byte-identical copy of the "
+              "team's reference) with the dataset arguments `ISLR Default default Yes`."]
+    f = result["f"]
+    lines += ["", f"(f) Memory over a long study: {f['trials']} trials x {f['epochs']} epochs with search.batch=auto, "
+              f"resident memory of the whole process tree sampled every 0.1 s ({f['samples']} samples, "
+              f"{f['wall_s']:.0f} s): peak {f['peak_rss_mib_first_50']:.0f} MiB until the 50th trial finished, "
+              f"{f['peak_rss_mib_after_50']:.0f} MiB after it ({f['growth_mib']:+.0f} MiB)."]
+    g = result["g"]
+    lines += ["", f"(g) Cross-validation's cost: on credit_data, one trial at a time, {g['single split']['trials']} "
+              f"trials: {g['single split']['seconds_per_trial']:.2f} s per trial on one validation split, "
+              f"{g['5-fold cross-validation']['seconds_per_trial']:.2f} s per trial scored by 5-fold "
+              f"cross-validation with the fold models trained as one stacked model ({g['ratio']:.1f}x, for five "
+              "models trained on 80% of the development rows each)."]
+    lines += ["", "GPU: see `benchmarks/gpu.py` (no GPU on this machine)." if result["machine"]["gpu"] is None else
+              "GPU: see `benchmarks/gpu.py`."]
     return "\n".join(lines) + "\n"
 
 
@@ -346,7 +453,13 @@ def main() -> int:
         result["a"]["import_floor_s"] = import_floor(3)
         print(f"(c) equal budget of {budget:g} s per dataset", flush=True)
         result["c"] = quality(data, budget, work)
-        result["d"] = gpu(data["credit_data"]["path"], work)
+        scale = (20, 10) if args.quick else (60, 20)
+        print(f"(e) {scale[0]} trials x {scale[1]} epochs on Default, {repeats} repeat(s)", flush=True)
+        result["e"] = search_scale(data["default"]["path"], *scale, repeats, work)
+        print("(f) memory over a long study", flush=True)
+        result["f"] = memory(data["default"]["path"], 60 if args.quick else 200, 5, work)
+        print("(g) a cross-validated trial against a single-split trial", flush=True)
+        result["g"] = cross_validation_cost(data["credit_data"]["path"], 4 if args.quick else 8, 10, work)
         result["seconds"] = time.perf_counter() - start
         result["load_at_end"] = load()
     finally:

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from automl.evaluation import bootstrap_ci
-from automl.search.objective import FamilyTrial
+from automl.search.context import FamilyTrial
 from automl.tabular.calibration import apply_calibration, fit_calibration
 from automl.tabular.families import FAMILIES, TabularInfo, ft_transformer_accepts, max_width
 

@@ -1,7 +1,9 @@
 """Plain torch networks for tabular data. Each takes `(x_num, x_cat)` and returns logits `(n, n_outputs)`.
 
-They import nothing but torch, so the fast engine trains them without loading Lightning; the host wraps them
-in `automl.tabular.module.TabularModule` when a `LightningModule` is wanted.
+`TabularStack` (the `mlp` and `tabm` families) is built from the stacked layers of `automl.tabular.stacked`, so
+several of them train as one model; `DCNv2` and `FTTransformer` train one at a time. `FeatureInput` and
+`ACTIVATIONS` are building blocks plugins use (`automl.api`). They import nothing but torch, so the fast engine
+trains them without loading Lightning.
 """
 
 from __future__ import annotations
@@ -11,12 +13,9 @@ import math
 import torch
 from torch import nn
 
+from automl.tabular.stacked import embedding_dim
+
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "selu": nn.SELU}
-
-
-def embedding_dim(cardinality: int) -> int:
-    """fast.ai's rule of thumb, capped: small tables get small embeddings."""
-    return int(min(16, max(2, round(1.6 * cardinality**0.56))))
 
 
 class FeatureInput(nn.Module):
@@ -33,51 +32,6 @@ class FeatureInput(nn.Module):
             return x_num
         parts = [x_num] + [emb(x_cat[:, i]) for i, emb in enumerate(self.embeddings)]
         return torch.cat(parts, dim=1)
-
-
-def _norm(kind: str, width: int) -> nn.Module:
-    return {"none": nn.Identity, "batch": nn.BatchNorm1d, "layer": nn.LayerNorm}[kind](width) if kind != "none" \
-        else nn.Identity()
-
-
-class MLPBlock(nn.Module):
-    def __init__(self, d_in: int, d_out: int, activation: str, dropout: float, norm: str, residual: bool) -> None:
-        super().__init__()
-        self.linear = nn.Linear(d_in, d_out)
-        self.norm = _norm(norm, d_out)
-        self.act = ACTIVATIONS[activation]()
-        self.drop = nn.AlphaDropout(dropout) if activation == "selu" else nn.Dropout(dropout)
-        self.residual = residual
-        # A projection keeps the shortcut when the width changes.
-        self.shortcut = (nn.Identity() if d_in == d_out else nn.Linear(d_in, d_out, bias=False)) if residual else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.drop(self.act(self.norm(self.linear(x))))
-        return h + self.shortcut(x) if self.shortcut is not None else h
-
-
-class MLPNet(nn.Module):
-    """Multi-layer perceptron with searched depth, per-layer width, activation, dropout, norm, residuals."""
-
-    def __init__(self, n_num: int, cardinalities: tuple[int, ...], n_outputs: int, widths: list[int],
-                 activation: str = "relu", dropout: float = 0.0, norm: str = "none", residual: bool = False) -> None:
-        super().__init__()
-        self.input = FeatureInput(n_num, cardinalities)
-        blocks, d = [], self.input.out_features
-        for w in widths:
-            blocks.append(MLPBlock(d, w, activation, dropout, norm, residual))
-            d = w
-        self.blocks = nn.Sequential(*blocks)
-        self.head = nn.Linear(d, n_outputs)
-        if activation == "selu":  # self-normalising networks need LeCun-normal initialisation
-            for m in self.modules():
-                if isinstance(m, nn.Linear):
-                    nn.init.normal_(m.weight, std=1.0 / math.sqrt(m.in_features))
-                    if m.bias is not None:
-                        nn.init.zeros_(m.bias)
-
-    def forward(self, x_num: torch.Tensor, x_cat: torch.Tensor) -> torch.Tensor:
-        return self.head(self.blocks(self.input(x_num, x_cat)))
 
 
 class FeatureTokenizer(nn.Module):
@@ -118,7 +72,7 @@ class FTTransformer(nn.Module):
 
     def forward(self, x_num: torch.Tensor, x_cat: torch.Tensor) -> torch.Tensor:
         tokens = self.tokenizer(x_num, x_cat)
-        tokens = torch.cat([self.cls.expand(len(tokens), -1, -1), tokens], dim=1)
+        tokens = torch.cat([self.cls.expand(tokens.shape[0], -1, -1), tokens], dim=1)
         return self.head(self.encoder(tokens)[:, 0])
 
 
@@ -156,3 +110,118 @@ class DCNv2(nn.Module):
             x = layer(x0, x)
         parts = [x, self.deep(x0)] if len(self.deep) else [x]
         return self.head(torch.cat(parts, dim=1))
+
+
+class TabularStack(nn.Module):
+    """K tabular networks of one structure as one model: the `mlp` and `tabm` families.
+
+    Per member: a numeric transform (`NumericTransform`), optional numeric embeddings (piecewise-linear or
+    periodic, Gorishniy et al. 2022), categorical embeddings, then `depth` blocks of Linear -> ReLU -> Dropout and
+    a linear head. With `ensemble > 1` each member is a TabM (Gorishniy et al., "TabM: Advancing Tabular Deep
+    Learning with Parameter-Efficient Ensembling", ICLR 2025): `ensemble` submodels sharing the block weights,
+    each with its own scalings, biases and head ("batch": BatchEnsemble in every block; "mini": one scaling
+    before a fully shared backbone); they train on the mean of their losses and predict the mean of their
+    probabilities. With `ensemble == 1` it is the plain MLP of the TabM paper.
+
+    Inputs are (rows, features) for a stack of one, (K, rows, features) for K members; `forward` returns logits
+    (the submodels' probabilities averaged, as logits), `ensemble_logits` each submodel's (K, e, rows, out).
+    """
+
+    def __init__(self, members: list[dict], n_num: int, n_indicators: int, cardinalities: tuple[int, ...],
+                 n_outputs: int, task: str, ensemble: int = 1, arch: str = "plain") -> None:
+        from automl.tabular import stacked as S
+
+        super().__init__()
+        self.k, self.task, self.ensemble, self.arch = len(members), task, ensemble, arch
+        first = members[0]
+        depth, embedding = int(first["depth"]), first.get("embedding", "none")
+        if any(int(m["depth"]) != depth or m.get("embedding", "none") != embedding for m in members):
+            raise ValueError("members of one stack share their depth and numeric embedding")
+        n_values = n_num - n_indicators
+        self.transform = S.NumericTransform([m.get("transform", "standard") for m in members], n_values, n_indicators)
+        d_num, chunks = n_num, [1] * n_num
+        self.embedding: nn.Module | None = None
+        if embedding == "piecewise_linear" and n_values:
+            self.embedding = S.PiecewiseLinearEmbeddings([int(m["n_bins"]) for m in members], n_values,
+                                                         EMBEDDING_SIZE)
+        elif embedding == "periodic" and n_values:
+            self.embedding = S.PeriodicEmbeddings([float(m["frequency_scale"]) for m in members], n_values,
+                                                  PERIODIC_FREQUENCIES, EMBEDDING_SIZE)
+        if self.embedding is not None:
+            d_num = self.embedding.out_features + n_indicators
+            chunks = [EMBEDDING_SIZE] * n_values + [1] * n_indicators
+        self.n_values = n_values
+        self.categorical = S.StackedEmbeddings(self.k, cardinalities) if cardinalities else None
+        d_in = d_num + (self.categorical.out_features if self.categorical is not None else 0)
+        if self.categorical is not None:
+            chunks += self.categorical.dims
+        widths = [int(m["width"]) for m in members]
+        r_init = "normal" if self.embedding is not None else "random-signs"
+        layers, dropouts, d = [], [], d_in
+        for i in range(depth):
+            if ensemble > 1 and arch == "batch":
+                layers.append(S.StackedBatchEnsembleLinear(self.k, ensemble, d, widths, scale_in=True, scale_out=True,
+                                                           r_init=r_init if i == 0 else "ones",
+                                                           r_chunks=chunks if i == 0 else None))
+            else:
+                layers.append(S.StackedLinear(self.k, d, widths))
+            dropouts.append(S.StackedDropout([float(m["dropout"]) for m in members]))
+            d = widths
+        self.blocks = nn.ModuleList(layers)
+        self.dropouts = nn.ModuleList(dropouts)
+        # TabM-mini: one scaling per submodel before the fully shared backbone
+        self.scaling = S.StackedScaling(self.k, ensemble, d_in, r_init, chunks) \
+            if ensemble > 1 and arch == "mini" else None
+        # TabM's heads are separate per submodel (its LinearEnsemble); the MLP has one
+        self.head = S.StackedEnsembleHead(self.k, ensemble, d, n_outputs) if ensemble > 1 else \
+            S.StackedLinear(self.k, d, n_outputs)
+
+    def fit_inputs(self, x_num: torch.Tensor, member: int = 0) -> None:
+        """Data-dependent buffers of one member from its training rows' `x_num`: the transform's quantiles, then
+        the embedding's bins on the values as the transform presents them."""
+        self.transform.fit_inputs(member, x_num)
+        fit = getattr(self.embedding, "fit_inputs", None)
+        if fit is not None:
+            fit(member, self.transform.member(member, x_num))
+
+    def _features(self, x_num: torch.Tensor, x_cat: torch.Tensor) -> torch.Tensor:
+        x = self.transform(x_num)
+        if self.embedding is not None:
+            x = torch.cat([self.embedding(x), x[..., self.n_values:]], dim=-1)
+        if self.categorical is not None:
+            x = torch.cat([x, self.categorical(x_cat)], dim=-1)
+        return x
+
+    def ensemble_logits(self, x_num: torch.Tensor, x_cat: torch.Tensor) -> torch.Tensor:
+        """Each submodel's logits, (K, e, rows, outputs) ((e, rows, outputs) for a stack of one)."""
+        from automl.tabular.stacked import stack_inputs
+
+        x_num, x_cat, single = stack_inputs(x_num, x_cat, self.k)
+        x = self._features(x_num, x_cat).unsqueeze(1).expand(-1, self.ensemble, -1, -1)
+        if self.scaling is not None:
+            x = self.scaling(x)
+        for layer, dropout in zip(self.blocks, self.dropouts):
+            x = dropout(torch.relu(layer(x)))
+        out = self.head(x)
+        return out[0] if single else out
+
+    def forward(self, x_num: torch.Tensor, x_cat: torch.Tensor) -> torch.Tensor:
+        logits = self.ensemble_logits(x_num, x_cat)
+        if self.ensemble == 1:
+            return logits.squeeze(-3)
+        return combine_submodels(logits, self.task)
+
+
+#: Embedding size of each numeric column (piecewise-linear and periodic), and the periodic frequencies: the
+#: TabM and RealMLP defaults, fixed so that members of one stack line up.
+EMBEDDING_SIZE, PERIODIC_FREQUENCIES = 16, 16
+
+
+def combine_submodels(logits: torch.Tensor, task: str) -> torch.Tensor:
+    """Average submodels' probabilities (axis -3) and return logits: one overconfident submodel must not
+    outvote the others (binary: logit of the mean P, multiclass: log of the mean distribution)."""
+    if task == "binary":
+        return torch.logit(logits.float().sigmoid().mean(-3), eps=1e-7)
+    if task == "multiclass":
+        return logits.float().softmax(-1).mean(-3).clamp_min(1e-12).log()
+    return logits.mean(-3)

@@ -57,6 +57,15 @@ class FitRequest:
     report: Optional[Callable[[int, float], None]] = None
     #: Keep the last epoch's weights (a refit whose epoch count was chosen beforehand) instead of the best.
     keep_last: bool = False
+    #: Called as `check(epoch, step, steps)` every `CHECK_EVERY` training steps: raises `Pruned` at the search's
+    #: deadline or `automl.errors.Interrupted` on a stop request, and reports progress within long epochs.
+    check: Optional[Callable[[int, int, int], None]] = None
+    #: Train with DP-SGD to this (epsilon, delta) (`automl.training.private.Privacy`); None: no privacy.
+    privacy: Optional[Any] = None
+
+
+#: Training steps between two `FitRequest.check` calls (a call costs microseconds, a step about a millisecond).
+CHECK_EVERY = 8
 
 
 @dataclass
@@ -115,6 +124,9 @@ class Engine(ABC):
 
     #: The `trainer.engine` value that selects this engine.
     name: str = "abstract"
+    #: Whether families that stack (`ModelFamily.stack`) train several configurations as one model with this
+    #: engine (`automl.training.vectorised`); otherwise every configuration trains alone through `fit`.
+    stacks: bool = False
 
     def model(self, family: "ModelFamily", params: dict[str, Any], info: "DataInfo", data: "DeviceData",
               hp: dict[str, Any]) -> Any:

@@ -17,7 +17,7 @@ import time
 from typing import Any, Optional
 
 from automl.training.device import autocast_context
-from automl.training.engine import (Diverged, Engine, EpochJudge, FitRequest, FitResult, all_finite,
+from automl.training.engine import (CHECK_EVERY, Diverged, Engine, EpochJudge, FitRequest, FitResult, all_finite,
                                     make_optimizer, snapshot)
 
 
@@ -53,16 +53,25 @@ def training_loss(model: Any, data: Any, batch: Any, index: int, hp: dict[str, A
 
 class FastEngine(Engine):
     name = "fast"
+    stacks = True  # its stackable families train through the vectorised engine, several at once
 
     def prepare_process(self, families: list[Any]) -> None:
         if any(f.build is not None for f in families):
             import lightning.pytorch  # noqa: F401 - once, before a worker forks, not once per sibling
+        if any(f.stack is None for f in families):
+            # torch.optim's first step imports torch._dynamo (about a second): once, before forking. A search of
+            # stacked families only never pays it: the vectorised engine's AdamW is its own.
+            import torch._dynamo  # noqa: F401
 
     def fit(self, request: FitRequest) -> FitResult:
         """Train with early stopping (see `EpochJudge`); return the best epoch's weights (the last epoch's
         with `keep_last`, for a refit whose epoch count was chosen beforehand)."""
         import torch
 
+        if request.privacy is not None:  # DP-SGD: Poisson batches, per-row clipping and noise (Opacus)
+            from automl.training.private import fit_private
+
+            return fit_private(request)
         r, model, trainer = request, request.model, request.trainer
         start = time.perf_counter()
         device = r.train.device
@@ -76,10 +85,13 @@ class FastEngine(Engine):
         amp = autocast_context(device, str(trainer.precision))
         clock = time.perf_counter
 
+        steps = -(-int(r.train.shape[0]) // int(r.hp["batch_size"]))
         for epoch in range(1, trainer.max_epochs + 1):
             model.train()
             total = torch.zeros((), device=device)
             for i, batch in enumerate(r.data.batches(r.train, r.hp["batch_size"], generator, model)):
+                if r.check is not None and i % CHECK_EVERY == 0:
+                    r.check(epoch, i, steps)
                 t0 = clock()
                 with amp:
                     loss = training_loss(model, r.data, batch, i, r.hp)

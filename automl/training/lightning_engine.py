@@ -18,7 +18,8 @@ from typing import Any, Iterator, Optional
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback, EarlyStopping
 
-from automl.training.engine import (Diverged, Engine, EpochJudge, FitRequest, FitResult, all_finite, snapshot)
+from automl.training.engine import (CHECK_EVERY, Diverged, Engine, EpochJudge, FitRequest, FitResult, all_finite,
+                                    snapshot)
 from automl.training.module import NetworkModule, unwrap
 
 MONITOR = "val_objective"
@@ -118,6 +119,25 @@ class _ValidationObjective(Callback):
         pl_module.log(STOP_MONITOR, self.judge.stops[-1], prog_bar=False)
 
 
+class _Carried(Exception):
+    """An `Interrupted` on its way through Lightning, which would turn a KeyboardInterrupt into sys.exit(1)."""
+
+
+class _Check(Callback):
+    """The request's `check` every few steps: the search's deadline and stop requests, mid-epoch."""
+
+    def __init__(self, request: FitRequest) -> None:
+        self.request = request
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,
+                             batch_idx: int) -> None:
+        if self.request.check is not None and batch_idx % CHECK_EVERY == 0:
+            try:
+                self.request.check(trainer.current_epoch + 1, batch_idx, int(trainer.num_training_batches))
+            except KeyboardInterrupt as exc:
+                raise _Carried() from exc
+
+
 class _Reporter(Callback):
     """The request's pruning reporter, called after each validation epoch like the fast engine calls it."""
 
@@ -151,7 +171,7 @@ class LightningEngine(Engine):
         val_metric = _ValidationObjective(r, judge)
         clock = StepClock()
         callbacks: list[Callback] = [
-            val_metric, _Reporter(r, judge), clock,
+            val_metric, _Reporter(r, judge), clock, _Check(r),
             EarlyStopping(STOP_MONITOR, patience=cfg.patience, mode="max" if judge.maximize else "min",
                           check_finite=True),
         ]
@@ -170,9 +190,12 @@ class LightningEngine(Engine):
                 enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
                 callbacks=callbacks,
             )
-            trainer.fit(module, train_dataloaders=_Epochs(r.data, r.train, r.hp["batch_size"], generator,
-                                                          unwrap(module)),
-                        val_dataloaders=_FixedBatches(val_batches))
+            try:
+                trainer.fit(module, train_dataloaders=_Epochs(r.data, r.train, r.hp["batch_size"], generator,
+                                                              unwrap(module)),
+                            val_dataloaders=_FixedBatches(val_batches))
+            except _Carried as exc:
+                raise exc.__cause__ from None
         if val_metric.best_state is None:
             raise Diverged("no validation epoch completed")
         best, best_epoch, state = judge.value, judge.best_epoch, val_metric.best_state

@@ -1,23 +1,21 @@
-"""What one trial does: pick a family, sample its architecture and the training hyperparameters, train,
-return the validation objective. Built once per process as a `SearchContext`, called once per trial.
+"""What trials need, built once per search process: the plan, the engine, the data on the device, the rows.
 
-The family is itself a searched (categorical) parameter, so every architecture competes in one study.
-Family parameters are namespaced (`mlp.depth`), training parameters are shared (`lr`, `batch_size`).
-What a trial stores is a `TrialRecord`; a trial that raises or diverges is recorded as failed with its
-reason and the study goes on.
+`SearchContext.fit` and `cross_validate` train one configuration at a time with the configured engine (the
+fast loop or Lightning); families whose networks stack train several configurations at once through
+`automl.training.vectorised` instead (`automl.search.trials`). Also here: the trial as a family sees it
+(`FamilyTrial`: parameter names namespaced by the family) and the files a trial leaves for the final model
+(`trials/trial_N.safetensors`: its weights, or its fold models, and its validation or out-of-fold predictions).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from automl.records import TrialRecord
-from automl.training.engine import Diverged, FitRequest, FitResult, Pruned
+from automl.training.engine import FitRequest, FitResult
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -70,6 +68,26 @@ class SearchContext:
     rows: dict[str, "torch.Tensor"] = field(default_factory=dict)
     folds: list[tuple["torch.Tensor", "torch.Tensor", "np.ndarray"]] = field(default_factory=list)
     y_val: Optional["np.ndarray"] = None
+    #: Under privacy: the families DP-SGD cannot train here, with the reason (`automl.search.privacy`).
+    private_declined: Optional[dict[str, str]] = None
+
+    @property
+    def stacks(self) -> bool:
+        """Whether stackable families train several configurations as one model here (not under privacy: DP-SGD
+        clips each trial's own per-row gradients, which the vectorised engine's fused optimiser does not)."""
+        return self.engine.stacks and self.cfg.privacy.epsilon is None
+
+    @property
+    def ensembles(self) -> bool:
+        """Whether the final model may be an ensemble: asked for, and the predictor format averages models; not
+        under privacy, where k members trained on the same rows would compose to more than one model's epsilon."""
+        return self.cfg.search.ensemble.size > 0 and self.plan.pipeline.predictor_format().declines_averaging is None \
+            and self.cfg.privacy.epsilon is None
+
+    @property
+    def candidates(self) -> int:
+        """How many of the best trials keep their weights (and predictions) for the final model."""
+        return max(1, self.cfg.search.ensemble.candidates) if self.ensembles else 1
 
     @classmethod
     def build(cls, cfg: "RunConfig", host: "PluginHost", plan: "Plan", prepared: "Prepared", run_dir: Path,
@@ -86,7 +104,10 @@ class SearchContext:
 
         ctx.rows = {"train": rows(prepared.train), "val": rows(prepared.val), "test": rows(prepared.test)}
         ctx.y_val = data.targets(prepared.val)
-        for tr, va in prepared.folds or []:
+        if prepared.folds and cfg.privacy.epsilon is not None:
+            # every row would train k - 1 fold models whose average is the member: the epsilons would compose
+            log.info("privacy.epsilon: trials are validated on the validation split, not cross-validated")
+        for tr, va in (prepared.folds if cfg.privacy.epsilon is None else None) or []:
             ctx.folds.append((rows(tr), rows(va), data.targets(va)))
         return ctx
 
@@ -98,43 +119,63 @@ class SearchContext:
 
     def fit(self, model: Any, hp: dict[str, Any], seed: int, train: "torch.Tensor", val: "torch.Tensor",
             y_val: "np.ndarray", report: Optional[Callable[[int, float], None]] = None,
-            trainer: "Optional[TrainerConfig]" = None, keep_last: bool = False) -> FitResult:
+            trainer: "Optional[TrainerConfig]" = None, keep_last: bool = False,
+            check: Optional[Callable[[int, int, int], None]] = None) -> FitResult:
+        privacy = None
+        if self.cfg.privacy.epsilon is not None:  # DP-SGD; input maps fitted on public reference values, not rows
+            from automl.training.private import public_inputs, settings
+
+            privacy = settings(self.cfg.privacy, self.engine.name, len(self.prepared.train))
+            public_inputs(self.engine.network(model), self.data)
+        else:
+            self.data.fit_inputs(self.engine.network(model), train)
         return self.engine.fit(FitRequest(
             model=model, data=self.data, train=train, val=val, y_val=y_val, hp=hp,
             trainer=trainer or self.cfg.trainer, objective=self.plan.objective, seed=seed,
-            stopper=self.plan.stopper, report=report, keep_last=keep_last,
+            stopper=self.plan.stopper, report=report, keep_last=keep_last, check=check, privacy=privacy,
         ))
 
     def cross_validate(self, family: "ModelFamily", params: dict[str, Any], hp: dict[str, Any], seed: int,
-                       on_fold: Optional[Callable[[int, float], None]] = None) -> "CrossValidation":
+                       on_fold: Optional[Callable[[int, float], None]] = None,
+                       check: Optional[Callable[[int, int, int], None]] = None) -> "CrossValidation":
         """One model per fold (seeded per fold), the fold models and each row's out-of-fold predictions."""
         import numpy as np
         import torch
 
         cv = CrossValidation()
-        total, count = None, np.zeros(len(self.prepared.arrays["y"]))
+        predictions = []
         for k, (train, val, y_val) in enumerate(self.folds):
             torch.manual_seed(seed * 1000 + k)
             model = self.new_model(family, params, hp)
-            result = self.fit(model, hp, seed * 1000 + k, train, val, y_val)
+            result = self.fit(model, hp, seed * 1000 + k, train, val, y_val, check=check)
             cv.scores.append(result.value)
             cv.best_epochs.append(result.best_epoch)
             cv.epochs.append(result.epochs)
             net = self.engine.network(model)
             net.load_state_dict(result.state_dict)
-            p = self.data.predict(net, val, self.cfg.trainer.eval_batch_size)
-            rows = val.cpu().numpy()
-            total = np.zeros((len(count), *p.shape[1:])) if total is None else total
-            total[rows] += p
-            count[rows] += 1
+            predictions.append((val.cpu().numpy(), self.data.predict(net, val, self.cfg.trainer.eval_batch_size)))
             cv.models.append(net)
             if on_fold is not None:
                 on_fold(k, float(np.mean(cv.scores)))
-        if total is not None:
-            seen = count > 0
-            cv.oof_rows = np.flatnonzero(seen)
-            cv.oof = total[seen] / count[seen].reshape(-1, *([1] * (total.ndim - 1)))
+        if predictions:
+            cv.oof, cv.oof_rows = out_of_fold(predictions)
         return cv
+
+
+def out_of_fold(predictions: list[tuple["np.ndarray", "np.ndarray"]]) -> tuple["np.ndarray", "np.ndarray"]:
+    """Each row's out-of-fold prediction from (validation rows, predictions) per fold, averaged over repeats;
+    returns the predictions and their rows (sorted)."""
+    import numpy as np
+
+    rows = np.concatenate([r for r, _ in predictions])
+    order = np.unique(rows)
+    total = np.zeros((len(order), *predictions[0][1].shape[1:]))
+    count = np.zeros(len(order))
+    for r, p in predictions:
+        at = np.searchsorted(order, r)
+        np.add.at(total, at, p)
+        np.add.at(count, at, 1)
+    return total / count.reshape(-1, *([1] * (total.ndim - 1))), order
 
 
 @dataclass
@@ -155,103 +196,26 @@ class CrossValidation:
         return max(1, int(round(float(np.median(self.best_epochs)))))
 
 
-class Objective:
-    """Callable for `study.optimize`."""
-
-    def __init__(self, ctx: SearchContext) -> None:
-        self.ctx = ctx
-
-    def __call__(self, trial: "optuna.Trial") -> float:
-        import optuna
-        import torch
-
-        ctx = self.ctx
-        names = [f.name for f in ctx.plan.families]
-        name = names[0] if len(names) == 1 else trial.suggest_categorical("family", names)
-        family = ctx.plan.family(name)
-        info = ctx.prepared.info
-        try:
-            params = family.search_space(FamilyTrial(trial, family.name), info)
-            hp = ctx.plan.pipeline.training_space(trial, info)
-            TrialRecord(family=family.name, params=params, hp=hp).save(trial)
-            seed = ctx.cfg.seed + trial.number
-            if ctx.folds:
-                return self._cross_validate(trial, family, params, hp, seed)
-            torch.manual_seed(seed)
-            model = ctx.new_model(family, params, hp)
-            result = ctx.fit(model, hp, seed, ctx.rows["train"], ctx.rows["val"], ctx.y_val, _reporter(trial))
-        except (Pruned, optuna.TrialPruned) as exc:
-            raise optuna.TrialPruned(str(exc)) from None
-        except Exception as exc:  # noqa: BLE001 - any failure of a trial is recorded and the study goes on
-            return self._fail(trial, exc)
-        TrialRecord.note(trial, best_epoch=result.best_epoch, epochs=result.epochs, fit_s=round(result.fit_s, 4),
-                         compute_s=round(result.compute_s, 4))
-        if self._beats_finished(trial, result.value):  # the final model then needs no refit
-            save_weights(ctx.run_dir, trial.number, result.state_dict)
-        return result.value
-
-    def _cross_validate(self, trial: "optuna.Trial", family: "ModelFamily", params: dict, hp: dict,
-                        seed: int) -> float:
-        import numpy as np
-        import optuna
-
-        n_folds = len(self.ctx.folds)
-
-        def on_fold(k: int, mean: float) -> None:
-            trial.report(mean, k)
-            if trial.should_prune():
-                TrialRecord.note(trial, epochs=k + 1)
-                raise optuna.TrialPruned(f"pruned after fold {k + 1} of {n_folds}")
-
-        cv = self.ctx.cross_validate(family, params, hp, seed, on_fold)
-        TrialRecord.note(trial, cv_scores=[round(s, 6) for s in cv.scores], cv_std=float(np.std(cv.scores)),
-                         best_epoch=cv.median_best_epoch, epochs=int(max(cv.epochs)))
-        value = float(np.mean(cv.scores))
-        if self._beats_finished(trial, value):  # the final model then needs no replay of the folds
-            save_weights(self.ctx.run_dir, trial.number, fold_state(cv))
-        return value
-
-    def _fail(self, trial: "optuna.Trial", exc: Exception) -> float:
-        reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
-        TrialRecord.note(trial, fail_reason=reason)
-        level = logging.INFO if isinstance(exc, Diverged) else logging.WARNING
-        log.log(level, "trial %d failed: %s", trial.number, reason)
-        if self.ctx.cfg.debug:
-            log.exception("trial %d traceback", trial.number)
-        return math.nan  # Optuna records a NaN objective as a failed trial, without a traceback
-
-    def _beats_finished(self, trial: "optuna.Trial", value: float) -> bool:
-        from optuna.trial import TrialState
-
-        done = trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        values = [t.value for t in done if t.value is not None and math.isfinite(t.value)]
-        maximize = self.ctx.plan.objective.direction == "maximize"
-        return not values or ((value > max(values)) if maximize else (value < min(values)))
-
-
-def _reporter(trial: "optuna.Trial") -> Callable[[int, float], None]:
-    """Each epoch's objective to the trial; the pruner's verdict raises `Pruned` (after noting the epochs)."""
-
-    def report(step: int, value: float) -> None:
-        trial.report(value, step)
-        if trial.should_prune():
-            TrialRecord.note(trial, epochs=step + 1)
-            raise Pruned(f"pruned after epoch {step + 1}")
-
-    return report
-
-
 FOLD_PREFIX = "fold"
+#: Keys of a trial file that are not weights ("@" cannot start a module's attribute name).
+PREDICTIONS, OOF, OOF_ROWS = "@predictions", "@oof", "@oof_rows"
 
 
-def fold_state(cv: CrossValidation) -> dict[str, "torch.Tensor"]:
+def split_state(state_dict: dict[str, "torch.Tensor"], predictions: "np.ndarray") -> dict[str, "torch.Tensor"]:
+    """A trial scored on one validation split as one flat tensor dict: its weights and its validation predictions."""
+    import torch
+
+    return {**state_dict, PREDICTIONS: torch.as_tensor(predictions, dtype=torch.float32)}
+
+
+def fold_state(states: list[dict[str, "torch.Tensor"]], oof: "np.ndarray",
+               oof_rows: "np.ndarray") -> dict[str, "torch.Tensor"]:
     """A cross-validated trial as one flat tensor dict: each fold model's weights and the out-of-fold predictions."""
     import torch
 
-    state = {f"{FOLD_PREFIX}{k}.{name}": tensor for k, model in enumerate(cv.models)
-             for name, tensor in model.state_dict().items()}
-    state["oof"] = torch.as_tensor(cv.oof)
-    state["oof_rows"] = torch.as_tensor(cv.oof_rows)
+    state = {f"{FOLD_PREFIX}{k}.{name}": tensor for k, fold in enumerate(states) for name, tensor in fold.items()}
+    state[OOF] = torch.as_tensor(oof, dtype=torch.float32)
+    state[OOF_ROWS] = torch.as_tensor(oof_rows)
     return state
 
 
@@ -262,7 +226,16 @@ def split_fold_state(state: dict[str, "torch.Tensor"]) -> tuple[list[dict[str, "
         if key.startswith(FOLD_PREFIX):
             k, name = key[len(FOLD_PREFIX):].split(".", 1)
             folds.setdefault(int(k), {})[name] = tensor
-    return [folds[k] for k in sorted(folds)], state["oof"].numpy(), state["oof_rows"].numpy()
+    return [folds[k] for k in sorted(folds)], state[OOF].numpy(), state[OOF_ROWS].numpy()
+
+
+def is_cross_validated(state: dict[str, "torch.Tensor"]) -> bool:
+    return OOF in state
+
+
+def weights_only(state: dict[str, "torch.Tensor"]) -> dict[str, "torch.Tensor"]:
+    """A split trial's weights, without its predictions."""
+    return {k: v for k, v in state.items() if not k.startswith("@")}
 
 
 def weights_path(run_dir: Path, number: int) -> Path:

@@ -1,0 +1,473 @@
+"""What a round of trials does: sample each, train those that share a structure as one model, tell the study.
+
+A search process asks the study for several trials at once (Optuna's ask-and-tell; TPE samples them with a
+constant liar, so concurrent asks are not copies of each other). Each trial picks a model family (itself a
+searched parameter, so every architecture competes in one study), samples its architecture (namespaced:
+`mlp.depth`) and the training hyperparameters (shared: `lr`). Trials of a stackable family whose structure
+matches (`ModelFamily.stack_key`, the batch size) become the members of one stacked model and train together
+(`automl.training.vectorised`); so do the k fold models of a cross-validated trial. Every other trial trains
+alone with the configured engine. Each trial stays an Optuna trial with its own parameters, value, state and
+record: the leaderboard cannot tell a batched trial from a single one.
+
+A trial that raises or diverges is recorded as failed with its reason and the study goes on; one that the
+pruner stops, or that is still training at the search's deadline, is recorded as pruned. A completed trial
+among the best `search.ensemble.candidates` leaves its weights and its validation (or out-of-fold)
+predictions in `trials/`, for the final model and the ensemble.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterator, Optional
+
+from automl.records import TrialRecord
+from automl.search.context import (FamilyTrial, fold_state, out_of_fold, save_weights, split_state)
+from automl.training.engine import Diverged, Pruned
+
+if TYPE_CHECKING:  # pragma: no cover
+    import optuna
+
+    from automl.search.constraints import Judgement
+    from automl.search.context import SearchContext
+    from automl.search.study import Heartbeat, StudyLock
+    from automl.specs import ModelFamily
+    from automl.stopping import StopRequest
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Sampled:
+    """A trial with its family, architecture, training hyperparameters and seed."""
+
+    trial: "optuna.Trial"
+    family: "ModelFamily"
+    params: dict[str, Any]
+    hp: dict[str, Any]
+    seed: int
+
+
+@dataclass
+class Outcome:
+    """How a trial ended: its state ("complete", "pruned", "fail") and value (values: one per objective of a
+    multi-objective study)."""
+
+    trial: "optuna.Trial"
+    state: str
+    value: Optional[float] = None
+    values: Optional[list[float]] = None
+
+
+class Budget:
+    """Which trials this process may start: the run's total, counted in the study under the `StudyLock` (so the
+    total is exact across the run's worker processes), the search's deadline, and a stop request (Ctrl-C, SIGTERM). Database storages also get heartbeats for this process's running trials and
+    have dead processes' trials failed and queued again (`automl.search.resume.requeue_stale`)."""
+
+    def __init__(self, key: str, target: Optional[int], deadline: Optional[float], lock: "StudyLock",
+                 stop: Optional["StopRequest"] = None) -> None:
+        from automl.stopping import StopRequest
+
+        self.key, self.target, self.deadline, self.lock = key, target, deadline, lock
+        self.stop = stop if stop is not None else StopRequest()
+        self.heartbeat: Optional["Heartbeat"] = None
+
+    def ask(self, study: "optuna.Study", wanted: int) -> list["optuna.Trial"]:
+        """Up to `wanted` new trials; none once the total, the deadline or a stop request says so."""
+        from automl.search.resume import ask, counted, fail_stale
+
+        if self.stop or (self.deadline is not None and time.time() >= self.deadline):
+            return []
+        if self.heartbeat is None:
+            from automl.search.study import Heartbeat
+
+            self.heartbeat = Heartbeat(study)
+        with self.lock:
+            fail_stale(study)  # database storages: a dead process's trials, with the reason; a no-op otherwise
+            n = wanted if self.target is None else \
+                max(0, min(wanted, self.target - counted(study.get_trials(deepcopy=False), self.key)))
+            asked = ask(study, self.key, n)
+        for trial in asked:
+            self.heartbeat.add(trial._trial_id)
+        return asked
+
+    def done(self, trial: "optuna.Trial") -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.discard(trial._trial_id)
+
+    def close(self) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.close()
+
+
+def run_trials(ctx: "SearchContext", study: "optuna.Study", budget: Budget, round_size: int,
+               on_trial: Callable[[Any, Any], None], progress: Optional[Callable[[str], None]] = None) -> None:
+    """Rounds of `round_size` trials until the budget is spent; `on_trial(study, frozen_trial)` after each.
+
+    A stop request ends the search at the next safe point: the trials it cut short are recorded as interrupted
+    (their parameters queued to run again) and `Interrupted` is raised."""
+    from optuna.trial import TrialState
+
+    from automl.errors import Interrupted
+    from automl.search.resume import interrupt
+
+    states = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED, "fail": TrialState.FAIL}
+    trials = TrialRound(ctx, budget.deadline, budget.stop, progress)
+    try:
+        while asked := budget.ask(study, round_size):
+            running = {t.number: t for t in asked}
+            try:
+                for outcome in trials.run(asked):
+                    value = (outcome.values or outcome.value) if outcome.state == "complete" else None
+                    frozen = study.tell(outcome.trial, value, state=states[outcome.state])
+                    running.pop(outcome.trial.number, None)
+                    budget.done(outcome.trial)
+                    on_trial(study, frozen)
+            except KeyboardInterrupt as exc:
+                stop = exc if isinstance(exc, Interrupted) else Interrupted("Ctrl-C (KeyboardInterrupt)")
+                with budget.lock:
+                    for t in running.values():
+                        interrupt(study, t._trial_id, t.number, t.params, t.user_attrs, stop.reason)
+                        budget.done(t)
+                if running:
+                    log.warning("%s: trial(s) %s interrupted (their parameters run again when the same command "
+                                "runs again)", stop.reason, ", ".join(map(str, running)))
+                raise stop from None
+        budget.stop.check()
+    finally:
+        budget.close()
+
+
+class TrialRound:
+    """Runs one round of asked trials (see the module docstring)."""
+
+    #: How often, at most, where a long trial is goes to the progress display.
+    PROGRESS_EVERY_S = 1.0
+
+    def __init__(self, ctx: "SearchContext", deadline: Optional[float] = None, stop: Optional["StopRequest"] = None,
+                 progress: Optional[Callable[[str], None]] = None) -> None:
+        from automl.stopping import StopRequest
+
+        self.ctx, self.deadline = ctx, deadline
+        self.stop = stop if stop is not None else StopRequest()
+        self.progress = progress
+        self._shown = 0.0
+
+    def run(self, trials: list["optuna.Trial"]) -> Iterator[Outcome]:
+        """Each trial's outcome as soon as it is known (a group of stacked trials ends together)."""
+        groups: dict[Hashable, list[Sampled]] = {}
+        for trial in trials:
+            try:
+                sampled = self._sample(trial)
+            except (Exception, SystemExit) as exc:  # noqa: BLE001 - a space that raises fails its trial, not the study
+                yield self._fail(trial, exc)
+                continue
+            groups.setdefault(self._group_key(sampled), []).append(sampled)
+        for key, group in groups.items():
+            if isinstance(key, tuple) and key[0] == "stack":
+                yield from self._stacked(group)
+            else:
+                for s in group:
+                    yield self._single(s)
+
+    def _check(self, numbers: list[int]) -> Callable[[int, int, int], None]:
+        """Polled every few training steps: a stop request raises `Interrupted`, the deadline `Pruned`; on long
+        epochs, at most once a second, where training is."""
+        label = f"trial {numbers[0]}" if len(numbers) == 1 else f"trials {numbers[0]}-{numbers[-1]}"
+
+        def check(epoch: int, step: int, steps: int) -> None:
+            self.stop.check()
+            now = time.time()
+            if self.deadline is not None and now >= self.deadline:
+                raise Pruned("stopped at the search's deadline")
+            if self.progress is not None and step and now - self._shown >= self.PROGRESS_EVERY_S:
+                self._shown = now
+                self.progress(f"{label}: epoch {epoch}, {100 * step // max(1, steps)}%")
+
+        return check
+
+    # -- sampling ----------------------------------------------------------------------------------------
+
+    def _sample(self, trial: "optuna.Trial") -> Sampled:
+        ctx = self.ctx
+        names = [f.name for f in ctx.plan.families]
+        private = ctx.cfg.privacy.epsilon is not None
+        if private:  # only the families DP-SGD can train (the others are logged once, with the reason)
+            from automl.search.privacy import declined_message, private_families
+            from automl.training.private import CLIP, CLIP_RANGE, PrivacyUnsupported
+
+            names = private_families(ctx)
+        try:
+            name = names[0] if len(names) == 1 else trial.suggest_categorical("family", names)
+        except ValueError:
+            if not private:
+                raise
+            raise PrivacyUnsupported(declined_message(ctx)) from None
+        family = ctx.plan.family(name)
+        info = ctx.prepared.info
+        params = family.search_space(FamilyTrial(trial, family.name), info)
+        hp = ctx.plan.pipeline.training_space(trial, info)
+        if private:  # DP-SGD's per-row clipping norm: too small biases every step, too large drowns it in noise
+            hp[CLIP] = trial.suggest_float(CLIP, *CLIP_RANGE, log=True)
+        TrialRecord(family=family.name, params=params, hp=hp).save(trial)
+        # a re-run of an interrupted trial replays it: same parameters, same seed
+        rerun_of = TrialRecord.of(trial).rerun_of
+        return Sampled(trial, family, params, hp, ctx.cfg.seed + (trial.number if rerun_of is None else rerun_of))
+
+    def _group_key(self, s: Sampled) -> Hashable:
+        if s.family.stack is None or not self.ctx.stacks:
+            return ("alone", s.trial.number)
+        return ("stack", s.family.name, s.family.stack_key(s.params), s.hp.get("batch_size"))
+
+    # -- trials trained together -------------------------------------------------------------------------
+
+    def _stacked(self, group: list[Sampled]) -> list[Outcome]:
+        import numpy as np
+        import torch
+
+        from automl.training.vectorised import Member, StackedFit, fit_stacked
+
+        ctx = self.ctx
+        members, owner = [], []  # member -> (trial index in the group, fold or None)
+        for i, s in enumerate(group):
+            if ctx.folds:
+                for f, (train, val, y_val) in enumerate(ctx.folds):
+                    members.append(Member(s.hp, train, val, y_val, s.seed * 1000 + f))
+                    owner.append((i, f))
+            else:
+                members.append(Member(s.hp, ctx.rows["train"], ctx.rows["val"], ctx.y_val, s.seed))
+                owner.append((i, None))
+        of_trial = [[m for m, (j, _) in enumerate(owner) if j == i] for i in range(len(group))]
+        stopped: set[int] = set()
+
+        def report(epoch: int, values: list[Optional[float]]) -> set[int]:
+            stop: set[int] = set()
+            if self.multi:  # Optuna prunes single-objective studies only
+                return stop
+            for i, s in enumerate(group):
+                latest = [values[m] for m in of_trial[i] if values[m] is not None]
+                if i in stopped or not latest:
+                    continue
+                s.trial.report(float(np.mean(latest)), epoch)
+                if s.trial.should_prune():
+                    stopped.add(i)
+                    TrialRecord.note(s.trial, epochs=epoch + 1)
+                    stop |= set(of_trial[i])
+            return stop
+
+        started = time.perf_counter()
+        try:
+            torch.manual_seed(group[0].seed)
+            model = group[0].family.stack([group[i].params for i, _ in owner], ctx.prepared.info)
+            results = fit_stacked(StackedFit(
+                model=model, data=ctx.data, members=members, trainer=ctx.cfg.trainer, objective=ctx.plan.objective,
+                stopper=ctx.plan.stopper, report=report, deadline=self.deadline,
+                check=self._check([s.trial.number for s in group])))
+            predictions = ctx.data.stacked_predict(model, [m.val for m in members], ctx.cfg.trainer.eval_batch_size)
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - a model that cannot be built or trained fails its trials
+            return [self._fail(s.trial, exc) for s in group]
+        wall = time.perf_counter() - started
+        if len(group) > 1 or len(members) > 1:
+            log.debug("%d trials (%d models) trained as one in %.2f s", len(group), len(members), wall)
+        outcomes = []
+        for i, s in enumerate(group):
+            mine = [results[m] for m in of_trial[i]]
+            failed = next((r for r in mine if isinstance(r, Exception) and not isinstance(r, Pruned)), None)
+            pruned = next((r for r in mine if isinstance(r, Pruned)), None)
+            if failed is not None:
+                outcomes.append(self._fail(s.trial, failed))
+            elif pruned is not None:
+                outcomes.append(self._pruned(s.trial, pruned))
+            elif ctx.folds:
+                fold_rows = [members[m].val.cpu().numpy() for m in of_trial[i]]
+                oof, oof_rows = out_of_fold(list(zip(fold_rows, [predictions[m] for m in of_trial[i]])))
+                scores = [r.value for r in mine]
+                TrialRecord.note(s.trial, cv_scores=[round(v, 6) for v in scores], cv_std=float(np.std(scores)),
+                                 best_epoch=max(1, int(round(float(np.median([r.best_epoch for r in mine]))))),
+                                 epochs=int(max(r.epochs for r in mine)), fit_s=round(sum(r.fit_s for r in mine), 4),
+                                 compute_s=round(sum(r.compute_s for r in mine), 4))
+                value = float(np.mean(scores))
+                judged = self._judge(s, ctx.data.targets(oof_rows), oof, oof_rows)
+                self._keep(s.trial, value, lambda: fold_state([r.state_dict for r in mine], oof, oof_rows), judged)
+                outcomes.append(self._complete(s.trial, value, judged))
+            else:
+                r, m = mine[0], of_trial[i][0]
+                self._record(s.trial, r)
+                judged = self._judge(s, ctx.y_val, predictions[m], ctx.prepared.val)
+                self._keep(s.trial, r.value, lambda: self._split_state(r.state_dict, predictions[m]), judged)
+                outcomes.append(self._complete(s.trial, r.value, judged))
+        return outcomes
+
+    # -- a trial alone -----------------------------------------------------------------------------------
+
+    def _single(self, s: Sampled) -> Outcome:
+        import numpy as np
+        import torch
+
+        ctx = self.ctx
+        try:
+            if ctx.folds:
+                n_folds = len(ctx.folds)
+
+                def on_fold(k: int, mean: float) -> None:
+                    if not self.multi:
+                        s.trial.report(mean, k)
+                    if not self.multi and s.trial.should_prune():
+                        TrialRecord.note(s.trial, epochs=k + 1)
+                        raise Pruned(f"pruned after fold {k + 1} of {n_folds}")
+                    self._check_deadline(f"after fold {k + 1} of {n_folds}")
+
+                cv = ctx.cross_validate(s.family, s.params, s.hp, s.seed, on_fold, self._check([s.trial.number]))
+                TrialRecord.note(s.trial, cv_scores=[round(v, 6) for v in cv.scores],
+                                 cv_std=float(np.std(cv.scores)), best_epoch=cv.median_best_epoch,
+                                 epochs=int(max(cv.epochs)))
+                value = float(np.mean(cv.scores))
+                judged = self._judge(s, ctx.data.targets(cv.oof_rows), cv.oof, cv.oof_rows)
+                self._keep(s.trial, value, lambda: fold_state([m.state_dict() for m in cv.models], cv.oof,
+                                                              cv.oof_rows), judged)
+                return self._complete(s.trial, value, judged)
+            torch.manual_seed(s.seed)
+            model = ctx.new_model(s.family, s.params, s.hp)
+            result = ctx.fit(model, s.hp, s.seed, ctx.rows["train"], ctx.rows["val"], ctx.y_val,
+                             self._reporter(s.trial), check=self._check([s.trial.number]))
+        except Pruned as exc:
+            return self._pruned(s.trial, exc)
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure of a trial is recorded, the study goes on
+            return self._fail(s.trial, exc)
+        self._record(s.trial, result)
+        predicted: list[Any] = []
+
+        def val_predictions() -> Any:  # once, when the ensemble or the constraints need them
+            if not predicted:
+                net = ctx.engine.network(model)
+                net.load_state_dict(result.state_dict)
+                predicted.append(ctx.data.predict(net, ctx.rows["val"], ctx.cfg.trainer.eval_batch_size))
+            return predicted[0]
+
+        def state() -> dict:
+            return split_state(result.state_dict, val_predictions()) if ctx.ensembles else result.state_dict
+
+        judged = self._judge(s, ctx.y_val, val_predictions(), ctx.prepared.val) \
+            if ctx.plan.requirements is not None else None
+        self._keep(s.trial, result.value, state, judged)
+        return self._complete(s.trial, result.value, judged)
+
+    def _reporter(self, trial: "optuna.Trial") -> Callable[[int, float], None]:
+        """Each epoch's objective to the trial; the pruner's verdict, or the deadline, raises `Pruned`."""
+
+        def report(step: int, value: float) -> None:
+            if self.multi:  # Optuna prunes single-objective studies only
+                self._check_deadline(f"after epoch {step + 1}")
+                return
+            trial.report(value, step)
+            if trial.should_prune():
+                TrialRecord.note(trial, epochs=step + 1)
+                raise Pruned(f"pruned after epoch {step + 1}")
+            self._check_deadline(f"after epoch {step + 1}")
+
+        return report
+
+    def _check_deadline(self, when: str) -> None:
+        self.stop.check()
+        if self.deadline is not None and time.time() >= self.deadline:
+            raise Pruned(f"stopped at the search's deadline {when}")
+
+    # -- outcomes ----------------------------------------------------------------------------------------
+
+    def _split_state(self, state_dict: dict, predictions: Any) -> dict:
+        """A split trial's file: its weights, and its validation predictions when an ensemble may use them."""
+        return split_state(state_dict, predictions) if self.ctx.ensembles else state_dict
+
+    @staticmethod
+    def _record(trial: "optuna.Trial", result: Any) -> None:
+        privacy = getattr(result, "privacy", None)  # DP-SGD's accounting (automl.training.private)
+        TrialRecord.note(trial, best_epoch=result.best_epoch, epochs=result.epochs, fit_s=round(result.fit_s, 4),
+                         compute_s=round(result.compute_s, 4),
+                         **({"epsilon": privacy["epsilon"], "privacy": privacy} if privacy else {}))
+
+    def _keep(self, trial: "optuna.Trial", value: float, state: Callable[[], dict],
+              judged: Optional["Judgement"] = None) -> None:
+        """Save the trial's file when it ranks among the ensemble's candidates now (a trial that does not cannot
+        later: others only add to those ahead of it). An infeasible trial can never be the model: no file. In a
+        multi-objective study every feasible trial may end on the Pareto front: each keeps its file."""
+        from optuna.trial import TrialState
+
+        if not math.isfinite(value) or (judged is not None and not judged.feasible):
+            return
+        if self.multi:
+            save_weights(self.ctx.run_dir, trial.number, state())
+            return
+        done = trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        values = [t.value for t in done if t.value is not None and math.isfinite(t.value)
+                  and t.user_attrs.get("feasible") is not False]
+        maximize = self.ctx.plan.objective.direction == "maximize"
+        ahead = sum(1 for v in values if (v > value if maximize else v < value))
+        if ahead < self.ctx.candidates:
+            save_weights(self.ctx.run_dir, trial.number, state())
+
+    @property
+    def multi(self) -> bool:
+        r = self.ctx.plan.requirements
+        return r is not None and r.multi
+
+    def _judge(self, s: Sampled, y: Any, p: Any, rows: Any) -> Optional["Judgement"]:
+        """The trial's constraints and objectives, measured on its validation (or out-of-fold) predictions."""
+        from automl.search.constraints import measure_latency
+
+        requirements = self.ctx.plan.requirements
+        if requirements is None:
+            return None
+        ctx = self.ctx
+
+        def latency() -> float:  # one row through a network of this configuration; k fold models cost k times
+            import torch
+
+            net = s.family.create(s.params, ctx.prepared.info).to(ctx.data.device).eval()
+            one = ctx.rows["val"][:1]
+            with torch.no_grad():
+                ms = measure_latency(lambda: ctx.data.predict(net, one, 1))
+            return round(ms * max(1, len(ctx.folds)), 4)
+
+        side = {k: v[rows] for k, v in ctx.prepared.side.items()}
+        judged = requirements.judge(y, p, side, latency if requirements.measures_latency else None)
+        TrialRecord.note(s.trial, feasible=judged.feasible, measured=judged.values, threshold=judged.threshold,
+                         constraint_violations=judged.violations)
+        for c, violation in zip(requirements.constraints, judged.violations):  # Optuna's constrained TPE reads them
+            s.trial.set_constraint(c.text, violation)
+        if not judged.feasible:
+            log.info("trial %d is infeasible: %s", s.trial.number, "; ".join(judged.missed))
+        return judged
+
+    def _complete(self, trial: "optuna.Trial", value: float, judged: Optional["Judgement"]) -> Outcome:
+        if self.multi and judged is not None:
+            return Outcome(trial, "complete", value, self.ctx.plan.requirements.objective_values(judged))
+        return Outcome(trial, "complete", value)
+
+    @staticmethod
+    def _pruned(trial: "optuna.Trial", exc: Exception) -> Outcome:
+        TrialRecord.note(trial, stopped=str(exc)[:300])
+        return Outcome(trial, "pruned")
+
+    def _fail(self, trial: "optuna.Trial", exc: BaseException) -> Outcome:
+        if isinstance(exc, SystemExit):  # a plugin's network called sys.exit(): its trial fails, not the search
+            reason = f"the model called sys.exit({exc.code!r})"
+        else:
+            reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        TrialRecord.note(trial, fail_reason=reason)
+        level = logging.INFO if isinstance(exc, Diverged) else logging.WARNING
+        log.log(level, "trial %d failed: %s", trial.number, reason)
+        if self.ctx.cfg.debug:
+            log.error("trial %d traceback", trial.number, exc_info=exc)
+        return Outcome(trial, "fail")
+
+
+def round_size(batch: str, device: Any, n_trials: Optional[int], n_workers: int) -> int:
+    """How many trials a search process asks for at once: `search.batch`, or for "auto" 8 on a CPU and 32 on a
+    GPU (a GPU is idle on one small network), never more than this process's share of the trials."""
+    size = int(batch) if batch != "auto" else (32 if getattr(device, "type", "cpu") == "cuda" else 8)
+    if n_trials is not None:
+        size = min(size, max(1, math.ceil(n_trials / max(1, n_workers))))
+    return max(1, size)
+

@@ -1,0 +1,158 @@
+"""K networks trained as one: a member trains exactly as it would alone, whatever its width, rows and rate; the
+stacked TabM is the authors' TabM; the fused AdamW is torch's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from automl.config import TrainerConfig
+from automl.host import PluginHost
+from automl.tabular.networks import TabularStack
+from automl.tabular.stacked import load_member_state, member_state
+from automl.testing import prepare_domain
+from automl.training.vectorised import Member, StackedFit, fit_stacked
+
+
+@pytest.fixture(scope="module")
+def churn():
+    data = prepare_domain(PluginHost(entry_points=False), ["dataset=churn"])
+    return data, data.bind()
+
+
+def _stack(info, params, seed=0, ensemble=1, arch="plain"):
+    torch.manual_seed(seed)
+    return TabularStack(params, info.n_num, info.n_indicators, info.cardinalities, info.n_outputs, info.task,
+                        ensemble=ensemble, arch=arch)
+
+
+PARAMS = [dict(depth=2, width=w, dropout=0.0, transform=t, embedding="piecewise_linear", n_bins=b)
+          for w, t, b in [(16, "standard", 4), (64, "quantile_normal", 12), (40, "robust_clip", 8)]]
+
+
+@pytest.mark.parametrize("ensemble, arch", [(1, "plain"), (4, "batch"), (4, "mini")])
+def test_a_member_sliced_out_of_a_stack_is_the_network_its_parameters_build(churn, ensemble, arch):
+    data, _ = churn
+    info = data.prepared.info
+    stack = _stack(info, PARAMS, ensemble=ensemble, arch=arch).eval()
+    x_num = torch.randn(3, 50, info.n_num)
+    x_cat = torch.stack([torch.randint(0, c, (3, 50)) for c in info.cardinalities], dim=-1)
+    out = stack(x_num, x_cat)
+    for m, params in enumerate(PARAMS):
+        single = _stack(info, [params], seed=m + 1, ensemble=ensemble, arch=arch).eval()
+        single.load_state_dict(member_state(stack, m))  # strict: the same names and shapes
+        assert torch.allclose(single(x_num[m], x_cat[m]), out[m], atol=1e-5)
+
+
+def test_members_of_different_widths_and_rows_train_as_they_would_alone(churn):
+    """The padded units of narrow members stay zero and the masked steps of members with fewer rows leave them
+    untouched: each member's weights after training equal those of the same member trained alone."""
+    data, device_data = churn
+    p = data.prepared
+    train, val = torch.as_tensor(p.train), torch.as_tensor(p.val)
+    y_val = device_data.targets(p.val)
+    rows = [train, train[:1500], train[:777]]  # different row counts: different numbers of steps an epoch
+    members = [Member({"lr": lr, "weight_decay": wd, "batch_size": 128}, r, val, y_val, seed)
+               for lr, wd, r, seed in [(1e-3, 1e-4, rows[0], 1), (3e-3, 0.0, rows[1], 2), (2e-3, 1e-2, rows[2], 3)]]
+    cfg = TrainerConfig(max_epochs=4, patience=2)
+    stack = _stack(p.info, PARAMS)
+    alone = []
+    for m, params in enumerate(PARAMS):
+        single = _stack(p.info, [params])
+        single.load_state_dict(member_state(stack, m))
+        alone += fit_stacked(StackedFit(single, device_data, [members[m]], cfg, data.plan.objective, data.plan.stopper))
+    together = fit_stacked(StackedFit(stack, device_data, members, cfg, data.plan.objective, data.plan.stopper))
+    for a, b in zip(together, alone):
+        assert a.best_epoch == b.best_epoch and a.value == pytest.approx(b.value, abs=1e-5)
+        assert max(float((a.state_dict[k] - b.state_dict[k]).abs().max()) for k in a.state_dict) < 1e-4
+
+
+def test_the_fused_adamw_is_torchs(churn):
+    data, device_data = churn
+    p = data.prepared
+    train = torch.as_tensor(p.train)
+    stack = _stack(p.info, PARAMS[:1])
+    reference = _stack(p.info, PARAMS[:1])
+    reference.load_state_dict(stack.state_dict())
+    member = Member({"lr": 3e-3, "weight_decay": 1e-2, "batch_size": 256}, train, torch.as_tensor(p.val),
+                    device_data.targets(p.val), seed=5)
+    fit_stacked(StackedFit(stack, device_data, [member], TrainerConfig(max_epochs=1, patience=1),
+                           data.plan.objective, data.plan.stopper, keep_last=True))
+    # the same epoch by hand with torch.optim.AdamW: the same batches (same generator), the same loss
+    device_data.fit_inputs(reference, train)
+    opt = torch.optim.AdamW(reference.parameters(), lr=3e-3, weight_decay=1e-2)
+    generator = torch.Generator().manual_seed(5)
+    perm = train[torch.randperm(len(train), generator=generator)]
+    for start in range(0, len(perm), 256):
+        idx = perm[start:start + 256].unsqueeze(0)
+        losses = device_data.stacked_losses(reference, device_data.stacked_batch(idx), [member.hp])
+        opt.zero_grad()
+        losses.mean().backward()
+        opt.step()
+    for name, tensor in reference.state_dict().items():
+        assert torch.allclose(tensor, stack.state_dict()[name], atol=1e-5), name
+
+
+def test_the_stacked_tabm_is_the_authors_tabm():
+    """With the authors' weights copied in, a one-member stack (standard inputs, no embeddings) computes what
+    `tabm.TabM` computes, submodel by submodel, for both architectures."""
+    tabm = pytest.importorskip("tabm")
+    torch.manual_seed(0)
+    x = torch.randn(32, 6)
+    for arch, theirs_arch in (("batch", "tabm"), ("mini", "tabm-mini")):
+        theirs = tabm.TabM.make(n_num_features=6, d_out=1, k=4, n_blocks=2, d_block=16, dropout=0.0,
+                                arch_type=theirs_arch).eval()
+        ours = TabularStack([dict(depth=2, width=16, dropout=0.0, transform="standard", embedding="none")],
+                            n_num=6, n_indicators=0, cardinalities=(), n_outputs=1, task="binary", ensemble=4,
+                            arch=arch).eval()
+        with torch.no_grad():
+            if arch == "batch":
+                for mine, block in zip(ours.blocks, theirs.backbone.blocks):
+                    lin = block[0]
+                    mine.weight.copy_(lin.weight.T.unsqueeze(0))
+                    mine.r.copy_(lin.r.unsqueeze(0))
+                    mine.s.copy_(lin.s.unsqueeze(0))
+                    mine.bias.copy_(lin.bias.unsqueeze(0))
+            else:
+                ours.scaling.r.copy_(theirs.backbone.affine.weight.unsqueeze(0))
+                for mine, block in zip(ours.blocks, theirs.backbone.blocks):
+                    mine.weight.copy_(block[0].weight.T.unsqueeze(0))
+                    mine.bias.copy_(block[0].bias.unsqueeze(0))
+            ours.head.weight.copy_(theirs.output.weight.unsqueeze(0))
+            ours.head.bias.copy_(theirs.output.bias.unsqueeze(0))
+        expected = theirs(x, None)  # (rows, k, 1)
+        got = ours.ensemble_logits(x, torch.zeros(32, 0, dtype=torch.long))  # (k, rows, 1)
+        assert torch.allclose(got.transpose(0, 1), expected, atol=1e-5), arch
+
+
+def test_an_ensemble_member_predicts_the_mean_of_its_submodels_probabilities():
+    net = TabularStack([dict(depth=1, width=8, dropout=0.0, transform="standard", embedding="none")], n_num=3,
+                       n_indicators=0, cardinalities=(), n_outputs=1, task="binary", ensemble=5, arch="batch").eval()
+    x, c = torch.randn(10, 3), torch.zeros(10, 0, dtype=torch.long)
+    p = torch.sigmoid(net(x, c)).squeeze(-1)
+    assert torch.allclose(p, torch.sigmoid(net.ensemble_logits(x, c)).mean(0).squeeze(-1), atol=1e-5)
+
+
+def test_a_stopped_member_stops_updating_while_the_others_go_on(churn):
+    data, device_data = churn
+    p = data.prepared
+    stack = _stack(p.info, PARAMS[:2])
+    alone = _stack(p.info, PARAMS[:1])
+    alone.load_state_dict(member_state(stack, 0))
+    members = [Member({"lr": 1e-3, "weight_decay": 1e-2, "batch_size": 256}, torch.as_tensor(p.train),
+                      torch.as_tensor(p.val), device_data.targets(p.val), seed=s) for s in (1, 2)]
+
+    def report(epoch: int, values: list) -> set[int]:
+        return {0} if epoch == 0 else set()  # member 0 is pruned after its first epoch
+
+    results = fit_stacked(StackedFit(stack, device_data, members, TrainerConfig(max_epochs=3, patience=5),
+                                     data.plan.objective, data.plan.stopper, report=report, keep_last=True))
+    assert type(results[0]).__name__ == "Pruned" and results[1].epochs == 3 and np.isfinite(results[1].value)
+    # member 0 after three epochs of the stack is member 0 after its one epoch alone: no update, no decay since
+    fit_stacked(StackedFit(alone, device_data, members[:1], TrainerConfig(max_epochs=1, patience=5),
+                           data.plan.objective, data.plan.stopper, keep_last=True))
+    stopped = member_state(stack, 0)
+    assert all(torch.allclose(stopped[k], v, atol=1e-6) for k, v in alone.state_dict().items())
+    load_member_state(stack, 0, alone.state_dict())  # and a member's state can be written back in place
+    assert all(torch.equal(member_state(stack, 0)[k], v) for k, v in alone.state_dict().items())
