@@ -45,12 +45,75 @@ def config_folder(entry: str) -> Path | None:
         return None
 
 
+_OVERRIDE = re.compile(r"^(?P<key>[A-Za-z_][\w.]*)=")
+
+
+def config_keys() -> tuple[set[str], set[str]]:
+    """Every key of the run config (`search.n_trials`...), and the keys below which any key is allowed (a
+    domain's own options)."""
+    import dataclasses
+    import typing
+
+    from automl.config import RunConfig
+
+    keys, open_keys = set(), set()
+
+    def walk(cls: type, prefix: str) -> None:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            key, hint = f"{prefix}{f.name}", hints[f.name]
+            keys.add(key)
+            if dataclasses.is_dataclass(hint):
+                walk(hint, key + ".")
+            elif typing.get_origin(hint) is dict:
+                open_keys.add(key)
+
+    walk(RunConfig, "")
+    return keys, open_keys
+
+
+def check_override_keys(args: Iterable[str]) -> None:
+    """An override of a key the config does not have is one line with the closest key, before Hydra answers
+    with advice to append it (`+search.n_trial=3`), which would only fail later."""
+    import difflib
+
+    keys, open_keys = config_keys()
+    for arg in args:
+        m = _OVERRIDE.match(arg)
+        if not m or m.group("key").startswith("hydra.") or arg.startswith(("+", "~")):
+            continue
+        key = m.group("key")
+        if key in keys or any(key.startswith(k + ".") for k in open_keys):
+            continue
+        close = difflib.get_close_matches(key, sorted(keys), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise ConfigError(f"unknown config key {key!r}: {hint}(`automl --help` shows every key and its value)")
+
+
+_CONSTRAINTS = re.compile(r"^(?P<key>\+{0,2}search\.constraints)=\[(?P<items>[^\]]*)\]$")
+
+
+def quote_constraints(args: list[str]) -> list[str]:
+    """`search.constraints=[sensitivity>=0.95,latency_ms<=2]` as a user types it: Hydra's grammar does not take
+    `>=` or `<` unquoted, so each item is quoted before Hydra parses it."""
+    out = []
+    for arg in args:
+        m = _CONSTRAINTS.match(arg)
+        if m and m.group("items").strip():
+            items = [i.strip().strip("'\"") for i in m.group("items").split(",") if i.strip()]
+            arg = f"{m.group('key')}=[" + ",".join(f"'{i}'" for i in items) + "]"
+        out.append(arg)
+    return out
+
+
 def rewrite_domain_args(args: Iterable[str], host: "PluginHost") -> list[str]:
-    """Check every `domain=` value before Hydra sees it.
+    """Check every override's key, and every `domain=` value, before Hydra sees them.
 
     A domain nobody provides gets an error that names the plugin to install. A domain that a plugin
     registers without shipping a YAML of its own is composed from the generic tabular config with its name.
     """
+    args = quote_constraints(list(args))
+    check_override_keys(args)
     available, registered = domain_configs(host), set(host.domains.names())
     out: list[str] = []
     for arg in args:

@@ -29,3 +29,13 @@ class UnknownNameError(ConfigError):
 
 class MissingPluginError(ConfigError):
     """A domain or component belongs to a plugin that is not installed."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """A stop request (Ctrl-C, SIGTERM) reached a run: the trials it cut short are recorded as interrupted and
+    queued to run again, and the files are written from the trials that finished. A `KeyboardInterrupt`, so
+    that no `except Exception` of a trial can swallow it."""
+
+    def __init__(self, reason: str = "Ctrl-C (SIGINT)", exit_code: int = 130) -> None:
+        super().__init__(reason)
+        self.reason, self.exit_code = reason, exit_code

@@ -130,11 +130,19 @@ class PluginInfo:
     registered: dict[str, list[str]] = field(default_factory=dict)
     load_problems: list[str] = field(default_factory=list)
     registry_problems: list[str] = field(default_factory=list)
+    #: Names it registered that another plugin (or the host) also registered: those names are unusable, the
+    #: rest of the plugin works.
+    conflicts: list[str] = field(default_factory=list)
     loaded: bool = True
 
     @property
     def problems(self) -> list[str]:
-        return self.load_problems + self.registry_problems
+        return self.load_problems + self.registry_problems + self.conflicts
+
+    @property
+    def failed(self) -> bool:
+        """A hook raised or returned the wrong thing, or the plugin did not import: it is skipped whole."""
+        return bool(self.load_problems or self.registry_problems)
 
     @property
     def ok(self) -> bool:
@@ -236,8 +244,30 @@ class PluginHost:
         return self._registries
 
     def _build_registries(self) -> dict[str, Registry]:
-        for info in self.infos.values():
-            info.registered, info.registry_problems = {}, []
+        """Call every registration hook. A plugin that failed (a hook that raised or returned the wrong type, an
+        unknown hook, an import error) is skipped whole: unregistered, so that none of what it did register is
+        used under another plugin's name or the built-in domain, and none of its other hooks runs; then the
+        registries are built again without it. A name two plugins register is unusable; their other names
+        work."""
+        while True:
+            registries = self._collect_registries()
+            broken = [info for name, info in self.infos.items()
+                      if name != BUILTIN and info.failed and self.pm.get_plugin(name) is not None]
+            if not broken:
+                return registries
+            for info in broken:
+                self._skip(info)
+
+    def _skip(self, info: PluginInfo) -> None:
+        self.pm.unregister(name=info.name)
+        info.loaded = False
+        log.warning("plugin %r%s skipped whole (nothing it registers is used): %s; fix it or uninstall it",
+                    info.name, f" ({info.distribution})" if info.distribution else "", info.problems[0])
+
+    def _collect_registries(self) -> dict[str, Registry]:
+        for name, info in self.infos.items():
+            if self.pm.get_plugin(name) is not None:  # a skipped plugin keeps what it registered, for the listing
+                info.registered, info.registry_problems, info.conflicts = {}, [], []
         registries: dict[str, Registry] = {}
         for kind, hook_name, spec_type in _KINDS:
             registry: Registry = Registry(_SINGULAR[kind])
@@ -249,7 +279,7 @@ class PluginHost:
                     problem = registry.add(item, impl.plugin_name)
                     if problem:
                         for owner in {impl.plugin_name, *registry.conflicting_owners(item.name)}:
-                            problems = self.infos[owner].registry_problems
+                            problems = self.infos[owner].conflicts
                             if problem not in problems:
                                 problems.append(problem)
                     else:
@@ -316,9 +346,10 @@ class PluginHost:
             try:
                 got = impl.function() or []
             except Exception as exc:  # noqa: BLE001
-                problem = f"hook automl_config_dirs raised {type(exc).__name__}: {exc}"
-                if problem not in info.load_problems:  # called on every composition: record it once
-                    info.load_problems.append(problem)
+                info.load_problems.append(f"hook automl_config_dirs raised {type(exc).__name__}: {exc}")
+                if info.name != BUILTIN:
+                    self._skip(info)
+                    self._registries = None  # rebuilt without it
                 continue
             if isinstance(got, str):
                 got = [got]

@@ -88,10 +88,11 @@ def test_all_missing_target():
 
 def test_unsupported_column_types_name_the_column():
     frame = pd.DataFrame({"y": [0, 1] * 5, "when": pd.date_range("2020-01-01", periods=10),
-                          "tags": [["a"], ["b"]] * 5, "x": range(10)})
+                          "tags": [["a"], ["b"]] * 5, "span": pd.to_timedelta(range(10), unit="D"), "x": range(10)})
     with pytest.raises(DataError) as err:
         _check(frame)
-    assert "when (datetime64" in str(err.value) and "tags (object)" in str(err.value)
+    assert "tags (object)" in str(err.value) and "span (timedelta64" in str(err.value)
+    assert "when" not in str(err.value)  # a date column is a feature (calendar features)
     assert "data.drop_columns" in str(err.value)
 
 
@@ -106,8 +107,8 @@ def test_rows_with_missing_target_are_dropped_and_counted(caplog):
 def test_task_inference():
     assert _check(pd.DataFrame({"y": ["a", "b"] * 5, "x": range(10)})).task == BINARY
     assert _check(pd.DataFrame({"y": ["a", "b", "c"] * 4, "x": range(12)})).task == MULTICLASS
-    assert _check(pd.DataFrame({"y": np.linspace(0, 1, 30), "x": range(30)})).task == REGRESSION
-    assert _check(pd.DataFrame({"y": list(range(30)), "x": range(30)})).task == REGRESSION
+    assert _check(pd.DataFrame({"y": np.linspace(0, 1, 30), "x": np.arange(30) % 7})).task == REGRESSION
+    assert _check(pd.DataFrame({"y": list(range(30)), "x": np.arange(30) % 7})).task == REGRESSION
 
 
 def test_positive_class_defaults_and_override():
@@ -119,14 +120,21 @@ def test_positive_class_defaults_and_override():
     assert _check(pd.DataFrame({"y": [0, 1, 1, 1], "x": range(4)})).positive_class == 1
 
 
-def test_identifiers_are_dropped_and_lookalikes_warned(caplog):
+def test_identifiers_are_dropped_and_lookalikes_dropped_with_a_warning(caplog):
     frame = pd.DataFrame({"y": [0, 1] * 15, "patient_id": range(30), "mrn": [f"M{i}" for i in range(30)],
-                          "x": np.arange(30) % 7})
+                          "row": range(100, 130), "x": np.arange(30) % 7, "cents": np.arange(30) ** 2,
+                          "patient_weight": np.linspace(50, 90, 30)})
     with caplog.at_level(logging.WARNING):
         checked = _check(frame, id_columns=["patient_id"])
     assert "patient_id" not in checked.features.columns
-    assert "'mrn' has a different value in every row and looks like a direct identifier" in caplog.text
+    assert "'mrn' has a different value in every row and looks like a direct identifier: dropped" in caplog.text
     assert "patient_id" not in caplog.text
+    # dropped, not only warned, and listed with the reason (run.json's data summary lists `dropped`)
+    assert "mrn" not in checked.features.columns and "row" not in checked.features.columns
+    assert "identifier-like" in checked.dropped["mrn"] and "identifier-like" in checked.dropped["row"]
+    # a measured integer that happens to be distinct in every row stays a feature (named in a warning)
+    assert "cents" in checked.numeric and "'cents' is a number with a different value in every row" in caplog.text
+    assert "patient_weight" in checked.numeric  # named like an identifier, but a measurement
 
 
 def test_dataset_spec_drops_and_config_additions(host):
@@ -193,15 +201,20 @@ def test_preprocessing_state_reproduces_sklearn_and_round_trips_as_json(credit_f
     frame = credit_frame.drop(columns=["rownames", "Status"])
     num = [c for c in frame if frame[c].dtype != object]
     cat = [c for c in frame if frame[c].dtype == object]
-    train, test = frame.iloc[:3000], frame.iloc[3000:].copy()
+    train, test = frame.iloc[:3000].copy(), frame.iloc[3000:].copy()
+    train.loc[train.index[0], "Home"] = "yurt"  # seen once in training: rare
     test.loc[test.index[:5], "Home"] = "houseboat"  # unseen category
     test.loc[test.index[5:10], "Income"] = np.nan
+    test.loc[test.index[10:12], "Home"] = "yurt"
     pre = TabularPreprocessor(num, cat).fit(train)
     expected = pre.transformer.transform(pre._typed(test))
     x_num, x_cat = pre.transform(test)
     np.testing.assert_allclose(x_num, expected[:, :pre.n_numeric_out], rtol=1e-5, atol=1e-6)
-    np.testing.assert_array_equal(x_cat, expected[:, pre.n_numeric_out:] + 1)
-    assert (x_cat[:5, cat.index("Home")] == 0).all()
+    codes = expected[:, pre.n_numeric_out:] + 1
+    codes[10:12, cat.index("Home")] = 0  # scikit-learn's shared "infrequent" code is ours for unknown: 0
+    np.testing.assert_array_equal(x_cat, codes)
+    assert (x_cat[np.r_[0:5, 10:12], cat.index("Home")] == 0).all()
+    assert "yurt" not in json.dumps(pre.state)
     loaded = TabularPreprocessor.from_state(json.loads(json.dumps(pre.state)))
     a, b = loaded.transform(test)
     np.testing.assert_array_equal(a, x_num)
@@ -221,13 +234,13 @@ def test_grouped_split_keeps_each_group_on_one_side():
 
 
 def test_group_column_is_not_a_feature():
-    frame = pd.DataFrame({"y": [0, 1] * 20, "patient": np.repeat(np.arange(10), 4), "x": range(40)})
+    frame = pd.DataFrame({"y": [0, 1] * 20, "patient": np.repeat(np.arange(10), 4), "x": np.arange(40) % 7})
     checked = _check(frame, group_column="patient")
     assert "patient" not in checked.features.columns and checked.groups.nunique() == 10
 
 
 def test_sensitive_attributes_are_reported_not_learned_unless_asked():
-    frame = pd.DataFrame({"y": [0, 1] * 10, "sex": ["f", "m", "m", "f"] * 5, "x": range(20)})
+    frame = pd.DataFrame({"y": [0, 1] * 10, "sex": ["f", "m", "m", "f"] * 5, "x": np.arange(20) % 7})
     checked = _check(frame, sensitive=["sex"])
     assert "sex" not in checked.features.columns and checked.side["sex"].tolist() == frame.sex.tolist()
     kept = _check(frame, sensitive=["sex"], sensitive_is_feature=True)

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from automl import AutoML
-from automl.errors import ConfigError
+from automl.errors import AutoMLError, ConfigError
 
 
 def _fit(run_dir, data, *overrides):
@@ -39,9 +39,19 @@ def test_two_workers_run_exactly_the_budget_then_continue(tmp_path, data):
         assert any(later_start < end for (_, end), (later_start, _) in zip(spans, spans[1:])), spans
 
 
-def test_timeout_stops_workers(tmp_path, data):
-    result = _fit(tmp_path, data, "search.n_workers=2", "search.n_trials=null", "search.timeout=3")
-    assert 1 <= len(result.leaderboard) < 200
+def test_the_timeout_bounds_the_whole_run(tmp_path, data):
+    import time
+
+    started = time.perf_counter()
+    result = _fit(tmp_path, data, "search.n_workers=2", "search.n_trials=null", "search.timeout=12")
+    elapsed = time.perf_counter() - started
+    assert elapsed <= 12 * 1.1, elapsed  # search, ensemble, test evaluation and files
+    assert (result.leaderboard.state == "complete").sum() >= 2
+
+
+def test_too_short_a_timeout_is_one_clear_line(tmp_path, data):
+    with pytest.raises(AutoMLError, match=r"no trial finished within search.timeout=1"):
+        _fit(tmp_path, data, "search.n_workers=0", "search.n_trials=null", "search.timeout=1")
 
 
 def test_worker_errors_reach_the_user_as_one_line(tmp_path, data):

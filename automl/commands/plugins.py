@@ -1,8 +1,10 @@
-"""`automl plugins [--check] [--json]`: what is installed, what each plugin registered, and what went wrong.
+"""`automl plugins [--check] [--strict] [--json]`: what is installed, what each plugin registered, what went wrong.
 
-`--check` also runs the contract check (`automl.testing.contract`) on every plugin: real data through each
-domain's pipeline, a few sampled models per family trained one step, every metric computed. It exits 1 when
-any plugin is broken and names each one with its reason on stderr.
+A plugin with any problem is skipped whole by every automl command (`automl.host`); the listing marks it
+[BROKEN] and the command exits 1, naming each broken plugin and its reason on stderr. `--check` also runs the
+contract check (`automl.testing.contract`) on every plugin: real data through each domain's pipeline, a few
+sampled models per family trained one step, every metric computed. `--strict` also counts a warning as a
+failure: a plugin installed without distribution metadata (its version and what to reinstall are unknown).
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--check", action="store_true",
                         help="also run the contract check on every plugin (real data, one training step per "
                              "sampled model, every metric); exit 1 if any plugin is broken")
+    parser.add_argument("--strict", action="store_true",
+                        help="also fail on warnings: a plugin without distribution metadata (no version, nothing "
+                             "to reinstall)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)
 
@@ -41,19 +46,26 @@ def main(argv: list[str]) -> int:
 
         report = run_check(host)
     problems = {name: _problems(info, report) for name, info in host.infos.items()}
+    if args.strict:
+        for name, info in host.infos.items():
+            if name != "builtin" and info.distribution is None:
+                problems[name].append("no distribution metadata: install it with pip (pip install -e DIR) so its "
+                                      "version is recorded and a model that needs it can name it")
     if args.json:
         print(json.dumps([_as_dict(host, info, problems[name], report) for name, info in host.infos.items()],
                          indent=2))
     else:
         for name, info in host.infos.items():
             _print_plugin(host, info, problems[name], report)
-    if report is None:
-        return 0
     broken = [name for name, found in problems.items() if found]
     if not broken:  # with --json, stdout holds the JSON only
-        print(f"all {len(host.infos)} plugins passed the contract check", file=sys.stderr if args.json else sys.stdout)
+        if report is not None:
+            print(f"all {len(host.infos)} plugins passed the contract check",
+                  file=sys.stderr if args.json else sys.stdout)
         return 0
-    lines = [f"automl plugins --check: {len(broken)} of {len(host.infos)} plugins failed: {', '.join(broken)}"]
+    what = "automl plugins --check" if report is not None else "automl plugins"
+    lines = [f"{what}: {len(broken)} of {len(host.infos)} plugins failed: {', '.join(broken)} (skipped whole: "
+             "nothing they register is used)"]
     lines += [f"  {name}: {problem}" for name in broken for problem in problems[name]]
     print("\n".join(lines), file=sys.stderr)
     return 1

@@ -2,7 +2,7 @@
 
 The test split is carved first with `train_test_split(..., test_size, stratify=y, random_state=seed)`, the
 validation split from what remains the same way, so a baseline that splits the same frame with the same call
-sees exactly the same test rows.
+sees exactly the same test rows. `test_size=0` keeps no test rows: for a user who holds out rows of their own.
 """
 
 from __future__ import annotations
@@ -33,6 +33,14 @@ def split_rows(y: "np.ndarray", test_size: float, val_size: float, seed: int, st
     import numpy as np
     from sklearn.model_selection import train_test_split
 
+    if test_size == 0:  # the user holds out test rows of their own: every row is for training and validation
+        dev = np.arange(len(y))
+        if groups is not None:
+            train, val = _group_split(dev, y, groups, val_size, seed, stratify)
+        else:
+            train, val = train_test_split(dev, test_size=val_size, stratify=y if stratify else None,
+                                          random_state=seed)
+        return Split(train=train, val=val, test=np.zeros(0, dtype=dev.dtype))
     if groups is not None:
         dev, test = _group_split(np.arange(len(y)), y, groups, test_size, seed, stratify)
         train, val = _group_split(dev, y, groups, val_size, seed, stratify)

@@ -29,19 +29,50 @@ log = logging.getLogger(__name__)
 JOURNAL = "study.journal"
 
 
+def journal_path(url: Optional[str], run_dir: Path) -> Optional[Path]:
+    """The journal file a storage setting names (the run directory's by default), or None for a database URL."""
+    if not url:
+        return run_dir / JOURNAL
+    return None if "://" in url else Path(url).expanduser()
+
+
+def repair_journal(path: Path) -> None:
+    """Cut a torn last record (a crash or a full disk mid-write) back to the last complete one before anything
+    appends: Optuna skips a torn record on read, but a record appended after it makes the file unreadable from
+    then on. The cut bytes are kept beside the journal. Only the process that owns the run may do this (workers
+    of that run have not started writing yet)."""
+    if not path.exists():
+        return
+    with open(path, "rb+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        data = fh.read()
+        if not data or data.endswith(b"\n"):
+            return
+        keep = data.rfind(b"\n") + 1
+        side = path.with_name(f"{path.name}.torn-{time.strftime('%Y%m%d-%H%M%S')}")
+        side.write_bytes(data[keep:])
+        fh.seek(keep)
+        fh.truncate()
+    log.warning("%s ended in a torn record (%d bytes, kept in %s): cut back to the last complete record; every "
+                "finished trial before it is intact", path, len(data) - keep, side.name)
+
+
 def make_storage(url: Optional[str], run_dir: Path) -> Any:
     import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    if not url:
-        return JournalStorage(JournalFileBackend(str(run_dir / JOURNAL)))
-    if "://" not in url:  # a path: a journal file somewhere else (a shared file system)
-        return JournalStorage(JournalFileBackend(str(Path(url).expanduser())))
+    journal = journal_path(url, run_dir)
+    if journal is not None:
+        return JournalStorage(JournalFileBackend(str(journal)))
+    url = database_url(url)
     for attempt in range(6):
         try:
-            # Heartbeats let a study notice a worker that died mid-trial and fail that trial.
-            return optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=120)
+            # Heartbeats let a study notice a process that died mid-trial (on any machine): its trial is failed
+            # with the reason and its parameters queued again (`automl.search.resume.fail_stale`).
+            with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna since 2.9, and relied on
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
         except Exception as exc:  # noqa: BLE001 - driver missing, server down, bad URL: one line for the user
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             # Workers started together on a fresh database race to create Optuna's tables; the loser retries.
@@ -50,6 +81,28 @@ def make_storage(url: Optional[str], run_dir: Path) -> Any:
                 continue
             raise ConfigError(f"search.storage={redact(url)!r} cannot be opened: {redact(first, url)}") from None
     raise ConfigError(f"search.storage={redact(url)!r}: its tables could not be created (concurrent set-up)")
+
+
+#: Seconds between a running trial's heartbeats in a database storage, and the silence after which another
+#: process declares it dead.
+HEARTBEAT_S, GRACE_S = 30, 120
+#: The PostgreSQL drivers SQLAlchemy can use, in the order `postgresql://` tries them.
+_PG_DRIVERS = (("psycopg", "psycopg"), ("psycopg2", "psycopg2"))
+
+
+def database_url(url: str) -> str:
+    """`postgresql://` as the README writes it, bound to the driver that is installed (SQLAlchemy 2.1 assumes
+    psycopg 3; `pip install 'vertical-automl[postgres]'` provides it, an older install may have psycopg2)."""
+    import importlib.util
+
+    scheme = url.split("://", 1)[0]
+    if scheme not in ("postgresql", "postgres"):
+        return url
+    for module, dialect in _PG_DRIVERS:
+        if importlib.util.find_spec(module) is not None:
+            return f"postgresql+{dialect}://" + url.split("://", 1)[1]
+    raise ConfigError(f"search.storage={redact(url)!r} needs a PostgreSQL driver: pip install "
+                      "'vertical-automl[postgres]' (psycopg 3)")
 
 
 def _password(url: str) -> Optional[str]:
@@ -78,7 +131,21 @@ def redact_files(folder: Path, url: Optional[str]) -> None:
             path.write_text(redact(text, url))
 
 
-def make_sampler(cfg: "SearchConfig", seed: int, n_workers: int) -> "optuna.samplers.BaseSampler":
+def sampler_seed(cfg: "SearchConfig", seed: int, worker_index: int) -> int:
+    """The sampler's seed in this process. The run's own study: `seed` + the worker's index, so a search
+    replays. A shared storage (`search.storage`): also a process-unique offset, logged, since processes on
+    several machines that seeded alike would sample the same parameters."""
+    if cfg.storage is None:
+        return seed + worker_index
+    offset = int.from_bytes(os.urandom(3), "little")
+    log.info("sampler seed %d (seed %d + worker %d + offset %d of this process: processes sharing %s sample "
+             "differently)", seed + worker_index + offset, seed, worker_index, offset, "the study")
+    return seed + worker_index + offset
+
+
+def make_sampler(cfg: "SearchConfig", seed: int, concurrent: bool) -> "optuna.samplers.BaseSampler":
+    """`concurrent`: other processes may run trials of the study at the same time (constant liar). Constraints
+    reach TPE through each trial's `set_constraint` (`automl.search.constraints`)."""
     import optuna
 
     if cfg.sampler == "random":
@@ -87,7 +154,7 @@ def make_sampler(cfg: "SearchConfig", seed: int, n_workers: int) -> "optuna.samp
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.samplers.TPESampler(
-            multivariate=True, group=True, seed=seed, n_startup_trials=5, constant_liar=n_workers > 1,
+            multivariate=True, group=True, seed=seed, n_startup_trials=5, constant_liar=concurrent,
         )
 
 
@@ -105,33 +172,42 @@ def make_pruner(cfg: "SearchConfig") -> "optuna.pruners.BasePruner":
     return FamilyPruner(base)
 
 
-def enqueue_each_family(study: "optuna.Study", families: list[str], n_trials: Optional[int]) -> None:
-    """A new study tries each family once first, so a short search cannot miss an architecture."""
-    if len(families) < 2 or study.trials:
-        return
-    for name in families[: n_trials or len(families)]:
-        study.enqueue_trial({"family": name})
-
-
-def open_study(cfg: "SearchConfig", run_dir: Path, direction: str, seed: int, n_workers: int = 1,
-               worker_index: int = 0) -> "optuna.Study":
+def open_study(cfg: "SearchConfig", run_dir: Path, directions: list[str], seed: int, n_workers: int = 1,
+               worker_index: int = 0, owner: bool = False) -> "optuna.Study":
+    """The run's study, created or loaded: one direction per objective (several: a multi-objective study, which
+    Optuna cannot prune). `owner`: the run's own process, which repairs a torn journal first."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # trials are reported by automl itself, one line each
-    return optuna.create_study(
-        storage=make_storage(cfg.storage, run_dir), sampler=make_sampler(cfg, seed + worker_index, n_workers),
-        pruner=make_pruner(cfg), study_name=cfg.study_name, direction=direction, load_if_exists=True,
-    )
+    journal = journal_path(cfg.storage, run_dir)
+    if owner and journal is not None:
+        repair_journal(journal)
+    try:
+        study = optuna.create_study(
+            storage=make_storage(cfg.storage, run_dir), sampler=optuna.samplers.RandomSampler(),
+            pruner=make_pruner(cfg) if len(directions) == 1 else optuna.pruners.NopPruner(),
+            study_name=cfg.study_name, directions=directions, load_if_exists=True,
+        )
+        # A continued study's sampler starts where the study is (its trial count joins the seed): seeded alike,
+        # it would draw the configurations of its first run again.
+        study.sampler = make_sampler(cfg, sampler_seed(cfg, seed + len(study.get_trials(deepcopy=False)),
+                                                       worker_index), n_workers > 1 or cfg.storage is not None)
+        return study
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:  # a journal damaged beyond its tail
+        where = journal if journal is not None else redact(cfg.storage or "")
+        raise DataError(f"the study in {where} cannot be read ({type(exc).__name__}: {str(exc)[:200]}): move it "
+                        "aside to start a new study, or restore it from a copy") from None
 
 
-def check_continuation(study: "optuna.Study", direction: str, metric: str, fingerprint: str, where: str) -> None:
-    """A study continued in the same run directory must search the same objective on the same data."""
+def check_continuation(study: "optuna.Study", directions: list[str], metric: str, fingerprint: str,
+                       where: str) -> None:
+    """A study continued in the same run directory must search the same objective(s) on the same data."""
     attrs = study.user_attrs
     if "metric" not in attrs:
         study.set_user_attr("metric", metric)
         study.set_user_attr("fingerprint", fingerprint)
         return
-    if attrs["metric"] != metric or study.direction.name.lower() != direction:
+    if attrs["metric"] != metric or [d.name.lower() for d in study.directions] != directions:
         raise ConfigError(
             f"{where} holds a study that optimises {attrs['metric']!r}, not {metric!r}: use a new run_dir, or "
             f"search.metric={attrs['metric']} to continue it"
@@ -143,27 +219,26 @@ def check_continuation(study: "optuna.Study", direction: str, metric: str, finge
         )
 
 
-def fail_interrupted_trials(study: "optuna.Study") -> int:
-    """Trials left RUNNING by a process that died cannot finish: record them as failed, with the reason."""
+def has_completed(trials: list[Any]) -> bool:
     from optuna.trial import TrialState
 
-    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    for t in stale:
-        TrialRecord.note_in_storage(study._storage, t._trial_id,
-                                    fail_reason="interrupted: the process stopped mid-trial")
-        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-    if stale:
-        log.info("marked %d trial(s) interrupted by an earlier run as failed", len(stale))
-    return len(stale)
+    return any(t.state == TrialState.COMPLETE for t in trials)
 
 
-def require_completed(trials: list[Any]) -> None:
+def require_completed(trials: list[Any], timeout: Optional[float] = None) -> None:
     """A search must leave at least one completed trial; otherwise one line with every reason it did not."""
     from optuna.trial import TrialState
 
-    if not any(t.state == TrialState.COMPLETE for t in trials):
-        reasons = sorted({TrialRecord.of(t).fail_reason or t.state.name.lower() for t in trials})
-        raise AutoMLError(f"no trial completed ({len(trials)} ran): {'; '.join(reasons)[:600]}")
+    if any(t.state == TrialState.COMPLETE for t in trials):
+        return
+    started = [t for t in trials if t.state not in (TrialState.WAITING,)]
+    if timeout is not None and all(t.state in (TrialState.WAITING, TrialState.PRUNED) for t in trials):
+        raise AutoMLError(f"no trial finished within search.timeout={timeout:g} s ({len(started)} started; the search "
+                          "leaves part of the budget to the final model): give it more time, or a trial budget "
+                          "instead (search.n_trials=N search.timeout=null)")
+    reasons = sorted({TrialRecord.of(t).fail_reason or TrialRecord.of(t).stopped or t.state.name.lower()
+                      for t in started})
+    raise AutoMLError(f"no trial completed ({len(started)} ran): {'; '.join(reasons)[:600]}")
 
 
 class RunLock:
@@ -190,3 +265,112 @@ class RunLock:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)
             self.fd = None
+
+
+class StudyLock:
+    """Mutual exclusion among every process of every machine that shares a study, for the short moments that
+    must not interleave: counting the study's trials and asking for new ones, deciding what a run continues.
+
+    The run's journal (or any journal file): an flock on a file beside it. PostgreSQL: a session advisory
+    lock keyed by the study's name. SQLite: an flock beside the database file. Other databases have none
+    (logged once): concurrent processes may then overshoot `search.n_trials` by a few trials.
+    """
+
+    def __init__(self, cfg: "SearchConfig", run_dir: Path, storage: Any) -> None:
+        import hashlib
+
+        self.file: Optional[Path] = None
+        self.engine: Any = None
+        self.key = int.from_bytes(hashlib.sha256(f"automl:{cfg.study_name}".encode()).digest()[:8], "big") >> 1
+        self._fh: Any = None
+        self._conn: Any = None
+        self._depth = 0
+        journal = journal_path(cfg.storage, run_dir)
+        if journal is not None:
+            self.file = journal.with_name(journal.name + ".automl-lock")
+            return
+        backend = getattr(storage, "_backend", storage)
+        engine = getattr(backend, "engine", None)
+        dialect = engine.dialect.name if engine is not None else ""
+        if dialect == "postgresql":
+            self.engine = engine
+        elif dialect == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+            self.file = Path(engine.url.database + ".automl-lock")
+        else:
+            log.warning("search.storage=%s: no cross-process lock for this database; processes sharing the study "
+                        "may start a few more trials than search.n_trials", redact(cfg.storage or ""))
+
+    def __enter__(self) -> "StudyLock":
+        self._depth += 1
+        if self._depth > 1:  # re-entrant within one process
+            return self
+        if self.file is not None:
+            self._fh = open(self.file, "a+")
+            fcntl.flock(self._fh, fcntl.LOCK_EX)
+        elif self.engine is not None:
+            from sqlalchemy import text
+
+            self._conn = self.engine.connect()
+            self._conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": self.key})
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._depth -= 1
+        if self._depth:
+            return
+        if self._fh is not None:
+            fcntl.flock(self._fh, fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None
+        if self._conn is not None:
+            from sqlalchemy import text
+
+            try:
+                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+            finally:
+                self._conn.close()
+                self._conn = None
+
+
+class Heartbeat:
+    """Database storages: a thread tells the study every `HEARTBEAT_S` that this process's running trials are
+    alive, so that another process can tell a dead one's trials apart (Optuna's `optimize` does this for its
+    own trials; ask-and-tell leaves it to the caller). Nothing for storages without heartbeats."""
+
+    def __init__(self, study: "optuna.Study") -> None:
+        import threading
+
+        from optuna.storages._heartbeat import is_heartbeat_enabled
+
+        self.storage = study._storage
+        self.ids: set[int] = set()
+        self.enabled = is_heartbeat_enabled(self.storage)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        if self.enabled:
+            self._thread = threading.Thread(target=self._beat, name="automl-heartbeat", daemon=True)
+            self._thread.start()
+
+    def add(self, trial_id: int) -> None:
+        if self.enabled:
+            with self._lock:
+                self.ids.add(trial_id)
+            self.storage.record_heartbeat(trial_id)
+
+    def discard(self, trial_id: int) -> None:
+        with self._lock:
+            self.ids.discard(trial_id)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            with self._lock:
+                ids = list(self.ids)
+            for trial_id in ids:
+                try:
+                    self.storage.record_heartbeat(trial_id)
+                except Exception as exc:  # noqa: BLE001 - a lost connection must not kill the trial; logged
+                    log.warning("heartbeat of a running trial not recorded: %s", str(exc).splitlines()[0][:200])
+
+    def close(self) -> None:
+        self._stop.set()

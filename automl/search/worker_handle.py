@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from automl.errors import AutoMLError, ConfigError, DataError, PluginError
 from automl.host import BUILTIN
-from automl.records import FinalModel
 
 if TYPE_CHECKING:  # pragma: no cover
     from automl.config import RunConfig
@@ -65,6 +64,7 @@ class WorkerHandle:
         self.proc = subprocess.Popen([sys.executable, "-m", "automl.search.worker_process"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self.stderr, env=env)
         self.submitted = False
+        self.pids: set[int] = {self.proc.pid}
 
     def sized(self, n_workers: int) -> "WorkerHandle":
         """How many workers the zygote will be (it forks its siblings only when the job arrives)."""
@@ -78,10 +78,26 @@ class WorkerHandle:
         self._send({"job": str(path)})
         self.submitted = True
 
-    def counter_path(self) -> str:
-        path = self.tmp / "trials.counter"
-        path.write_text("0")
-        return str(path)
+    def processes(self) -> set[str]:
+        """The worker processes seen so far, named as trial records name them (host:pid)."""
+        import socket
+
+        return {f"{socket.gethostname()}:{pid}" for pid in self.pids}
+
+    def request_stop(self, signum: int = 0) -> None:
+        """Pass a stop request (Ctrl-C, SIGTERM) on to the workers: they record the trials they cut short and
+        the zygote finalizes from the finished ones."""
+        import signal
+
+        from automl.stopping import FORWARDED
+
+        if self.submitted and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM if signum == signal.SIGTERM else FORWARDED)
+
+    def kill(self) -> None:
+        """A second Ctrl-C: the zygote dies at once; its siblings follow (they die with their parent)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
 
     def _send(self, message: dict[str, Any]) -> None:
         assert self.proc.stdin is not None
@@ -91,8 +107,14 @@ class WorkerHandle:
         except BrokenPipeError:
             raise AutoMLError(f"the search worker exited before it got its job: {self._stderr_tail()}") from None
 
-    def follow(self, on_trial: Callable[[dict[str, Any]], None]) -> FinalModel:
-        """Relay events until the final result; raise the worker's error as the user's error."""
+    def follow(self, on_trial: Callable[[dict[str, Any]], None],
+               on_progress: Optional[Callable[[str], None]] = None) -> dict[str, Any]:
+        """Relay events until the zygote's last word; returns it (`final`: the final model as JSON or None,
+        `interrupted`, `exit_code`, `problems`, `lost`). A worker's user error is raised as that error; a
+        zygote that dies is a problem reported in the result, so that the trials that finished are still
+        written."""
+        import signal
+
         assert self.proc.stdout is not None
         errors: list[dict[str, Any]] = []
         final: Optional[dict[str, Any]] = None
@@ -102,8 +124,12 @@ class WorkerHandle:
             except ValueError:
                 continue
             kind = event.get("event")
+            if "pid" in event:
+                self.pids.add(int(event["pid"]))
             if kind == "trial":
                 on_trial(event)
+            elif kind == "progress" and on_progress is not None:
+                on_progress(str(event.get("text", "")))
             elif kind == "log":
                 logging.getLogger(event.get("name", "automl")).log(event.get("level", logging.INFO), event["message"])
             elif kind == "error":
@@ -116,6 +142,10 @@ class WorkerHandle:
             if err.get("user_error"):
                 raise _USER_ERRORS.get(err.get("kind"), AutoMLError)(err["message"])
         if final is None:
+            if code < 0:  # killed by a signal: the finished trials are in the study, the rest is reported
+                died = f"the search worker process {self.proc.pid} died (killed by {signal.Signals(-code).name})"
+                log.error("%s: the trials that finished are kept", died)
+                return {"final": None, "problems": [died], "lost": [], "exit_code": 1}
             detail = errors[0].get("message") if errors else self._stderr_tail() or f"exit code {code}"
             if errors and errors[0].get("traceback"):
                 log.debug("worker traceback:\n%s", errors[0]["traceback"])
@@ -123,9 +153,7 @@ class WorkerHandle:
                               "run the same command again to continue (debug=true shows the traceback)")
         for err in errors:
             log.warning("a search worker failed and the others finished the search: %s", err.get("message"))
-        if final.get("failed_workers"):
-            log.warning("%d of %d search workers ended with an error", final["failed_workers"], self.n_workers)
-        return FinalModel.from_json(final["final"])
+        return final
 
     def _stderr_tail(self) -> str:
         self.stderr.flush()

@@ -16,13 +16,11 @@ most PIPE_BUF bytes, so lines from several processes never interleave.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import json
 import logging
 import os
 import pickle
 import sys
-import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from automl.config import RunConfig
     from automl.host import PluginHost
     from automl.pipeline import Prepared
+    from automl.stopping import StopRequest
 
 PIPE_BUF = 4096
 
@@ -46,7 +45,12 @@ class Job:
     prepared: "Prepared"
     run_dir: str
     n_workers: int
-    counter: str
+    #: The run's key in the study and the count of its trials at which it is done (`automl.search.resume`;
+    #: None: a time budget only).
+    run_key: str = "own"
+    target: Optional[int] = None
+    #: When trials stop starting and running ones stop training (a `time.time()`), or None.
+    deadline: Optional[float] = None
 
 
 def emit(event: str, **payload: Any) -> None:
@@ -73,77 +77,84 @@ class _EventHandler(logging.Handler):
             pass
 
 
-def claim(counter: str, limit: Optional[int], deadline: Optional[float]) -> bool:
-    """Atomically take one trial from the budget shared by all workers (exact across processes)."""
-    if deadline is not None and time.time() >= deadline:
-        return False
-    if limit is None:
-        return True
-    with open(counter, "r+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        taken = int(fh.read().strip() or 0)
-        if taken >= limit:
-            return False
-        fh.seek(0)
-        fh.write(str(taken + 1))
-        fh.truncate()
-        return True
-
-
 def _warm_imports() -> None:
-    """What every trial needs, imported once before forking (torch.optim imports torch._dynamo lazily)."""
+    """What every trial needs, imported once before forking."""
     import numpy  # noqa: F401
     import optuna  # noqa: F401
     import sklearn.metrics  # noqa: F401
     import torch
-    import torch._dynamo  # noqa: F401
 
-    from automl.search import finalize, objective  # noqa: F401
-    from automl.training import fast  # noqa: F401
+    from automl.search import context, finalize, trials  # noqa: F401
+    from automl.training import fast, vectorised  # noqa: F401
 
     del torch
 
 
-def run_worker(job: Job, index: int, host: "PluginHost") -> tuple[Any, Any]:
-    """Run trials until the budget is spent; returns the search context and the study (for the zygote)."""
+def run_worker(job: Job, index: int, host: "PluginHost", stop: "StopRequest") -> tuple[Any, Any, Optional[Any]]:
+    """Run trials until the budget is spent or a stop is requested; returns the search context, the study and
+    the `Interrupted` that stopped it (None: the budget ended the search)."""
     import torch
 
+    from automl.errors import Interrupted
     from automl.plan import resolve
     from automl.records import TrialRecord
-    from automl.search.objective import Objective, SearchContext
-    from automl.search.study import open_study
+    from automl.search.context import SearchContext
+    from automl.search.study import StudyLock, open_study
+    from automl.search.trials import Budget, round_size, run_trials
     from automl.training.device import choose_device
 
+    emit("started", index=index)
     cfg = job.cfg
     torch.set_num_threads(cfg.trainer.threads or max(1, (os.cpu_count() or 1) // job.n_workers))
     plan = resolve(cfg, host).plan(cfg, host, job.prepared.info)
     if plan.names != job.plan_names:  # the same environment must resolve the same plan; refuse to guess otherwise
         raise RuntimeError(f"worker resolved the search as {plan.names}, the host as {job.plan_names}")
-    study = open_study(cfg.search, Path(job.run_dir), plan.objective.direction, cfg.seed, job.n_workers, index)
-    ctx = SearchContext.build(cfg, host, plan, job.prepared, Path(job.run_dir),
-                              choose_device(cfg.trainer.accelerator))
-    objective = Objective(ctx)
-    # The budget starts when trials can start, as with study.optimize(timeout=...) in one process.
-    deadline = None if cfg.search.timeout is None else time.time() + cfg.search.timeout
+    study = open_study(cfg.search, Path(job.run_dir), plan.directions, cfg.seed, job.n_workers, index)
+    device = choose_device(cfg.trainer.accelerator)
+    ctx = SearchContext.build(cfg, host, plan, job.prepared, Path(job.run_dir), device)
 
     def on_trial(study: Any, trial: Any) -> None:
-        emit("trial", number=trial.number, state=trial.state.name, value=trial.value,
+        emit("trial", number=trial.number, state=trial.state.name, value=trial.values[0] if trial.values else None,
              record=dataclasses.asdict(TrialRecord.of(trial)))
         host.notify("automl_trial_finished", trial=trial, run_dir=job.run_dir)
 
-    while claim(job.counter, cfg.search.n_trials, deadline):
-        remaining = None if deadline is None else max(0.0, deadline - time.time())
-        study.optimize(objective, n_trials=1, timeout=remaining, callbacks=[on_trial])
-    return ctx, study
+    size = round_size(cfg.search.batch, device, cfg.search.n_trials, job.n_workers)
+    budget = Budget(job.run_key, job.target, job.deadline, StudyLock(cfg.search, Path(job.run_dir), study._storage), stop)
+    try:
+        run_trials(ctx, study, budget, size, on_trial, lambda text: emit("progress", text=text))
+    except Interrupted as exc:
+        return ctx, study, exc
+    return ctx, study, None
+
+
+def _dead_siblings(children: list[int]) -> list[str]:
+    """Wait for the siblings; one line for each that did not end well (killed by a signal, or an error)."""
+    import signal
+
+    problems = []
+    for pid in children:
+        _, status = os.waitpid(pid, 0)
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            problems.append(f"search worker process {pid} died (killed by {signal.Signals(sig).name}) mid-search")
+        elif os.waitstatus_to_exitcode(status) != 0:
+            problems.append(f"search worker process {pid} ended with an error (exit code "
+                            f"{os.waitstatus_to_exitcode(status)})")
+    return problems
 
 
 def main() -> int:
     from automl.host import PluginHost
+    from automl.stopping import StopRequest, worker_signals
 
     root = logging.getLogger()
     root.handlers[:] = [_EventHandler()]
     root.setLevel(logging.INFO)
     logging.getLogger("optuna").setLevel(logging.WARNING)
+    stop = StopRequest()
+    children: list[int] = []
+    worker_signals(stop, children)  # before anything slow: a stop may come at any time
+    parent = os.getppid()
     try:
         _warm_imports()
         host = PluginHost.installed()
@@ -158,32 +169,49 @@ def main() -> int:
 
         make_engine(job.cfg.trainer.engine).prepare_process(
             [host.model_families.get(n) for n in job.plan_names["families"]])
-        children = []
         for index in range(1, job.n_workers):
             pid = os.fork()
             if pid == 0:  # a sibling: search, then leave without running the zygote's cleanup
                 code = 0
                 try:
-                    run_worker(job, index, host)
+                    children.clear()
+                    worker_signals(stop)  # a sibling dies with the zygote, and stops when it is told to
+                    run_worker(job, index, host, stop)
                 except BaseException:  # noqa: BLE001
                     emit("error", message=traceback.format_exc(limit=3)[-1500:])
                     code = 1
                 finally:
                     os._exit(code)
             children.append(pid)
-        ctx, study = run_worker(job, 0, host)
-        failed_children = 0
-        for pid in children:
-            _, status = os.waitpid(pid, 0)
-            failed_children += os.waitstatus_to_exitcode(status) != 0
-        from automl.search.finalize import finalize
-        from automl.search.study import require_completed
+        ctx, study, interrupted = run_worker(job, 0, host, stop)
+        problems = _dead_siblings(children)
+        if os.getppid() != parent:  # the automl process is gone: no one to hand a model to
+            return 1
+        from automl.search.resume import interrupt_running, process_name
+        from automl.search.study import StudyLock, has_completed, require_completed
 
-        require_completed(study.get_trials(deepcopy=False))
-        final = finalize(ctx, study)
+        lost: list[int] = []
+        if problems:  # a dead sibling's trials are lost: recorded, and run again by the same command
+            siblings = {f"{process_name().rsplit(':', 1)[0]}:{pid}" for pid in children}
+            with StudyLock(job.cfg.search, Path(job.run_dir), study._storage):
+                lost = interrupt_running(study, "its worker process died", siblings)
+            if lost:
+                problems.append(f"trial(s) {', '.join(map(str, lost))} were lost with it (recorded as interrupted; "
+                                "the same command runs them again)")
+        final = None
+        trials = study.get_trials(deepcopy=False)
+        if interrupted is None or has_completed(trials):
+            from automl.search.finalize import finalize
+
+            require_completed(trials, job.cfg.search.timeout)
+            final = finalize(ctx, study).to_json()
         out = Path(request["job"]).with_name("final.json")
         # may exceed a pipe write: a file, then an event
-        out.write_text(json.dumps({"final": final.to_json(), "failed_workers": failed_children}, default=str))
+        out.write_text(json.dumps({
+            "final": final, "problems": problems, "lost": lost,
+            "interrupted": interrupted.reason if interrupted is not None else None,
+            "exit_code": interrupted.exit_code if interrupted is not None else 0,
+        }, default=str))
         emit("final", path=str(out))
         return 0
     except BaseException as exc:  # noqa: BLE001 - reported to the host, which decides how to tell the user
