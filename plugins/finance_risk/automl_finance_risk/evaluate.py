@@ -33,8 +33,10 @@ def evaluate(ev: "Evaluation") -> None:
         return
     options = ev.options or FinanceRiskOptions()
     calibrate(ev, options.calibration)
-    ev.ci95.update(intervals(ev))
     threshold = decide(ev, options)
+    if not ev.has_test:  # data.test_size=0: the calibration and the cut-off are chosen; nothing to measure
+        return
+    ev.ci95.update(intervals(ev))
     write_gains_and_curves(ev, threshold)
     if ev.side_test:
         report_fairness(ev, threshold, options.min_group_size)
@@ -78,7 +80,7 @@ def decide(ev: "Evaluation", options: "FinanceRiskOptions") -> float:
     cutoff = choose_cutoff(ev.y_val, ev.p_val, options)
     ev.threshold = cutoff.threshold
     ev.notes["decision"] = asdict(cutoff)
-    test = decision_report(ev.y_test, ev.p_test, cutoff.threshold)
+    test = decision_report(ev.y_test, ev.p_test, cutoff.threshold) if ev.has_test else {}
     ev.details["decision"] = {
         **asdict(cutoff),
         "rule": "decline when calibrated P(bad) >= threshold",
@@ -86,9 +88,10 @@ def decide(ev: "Evaluation", options: "FinanceRiskOptions") -> float:
                        if k != "confusion_matrix"},
         "test": test,
     }
-    log.info("decision: decline when P(bad) >= %.4f (%s %.3g); on test %.1f%% approved, %.1f%% bad among them",
-             cutoff.threshold, cutoff.target, cutoff.target_value, 100 * test["approval_rate"],
-             100 * test["bad_rate_approved"])
+    if test:
+        log.info("decision: decline when P(bad) >= %.4f (%s %.3g); on test %.1f%% approved, %.1f%% bad among them",
+                 cutoff.threshold, cutoff.target, cutoff.target_value, 100 * test["approval_rate"],
+                 100 * test["bad_rate_approved"])
     return cutoff.threshold
 
 

@@ -14,38 +14,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+# the host's banding, so the finance report and metrics.json's `fairness` group rows alike
+from automl.api import group_labels  # noqa: F401 - used by evaluate.py through this module
+
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
-
-#: A numeric attribute with more distinct values than this is banded into quartiles.
-MAX_NUMERIC_GROUPS = 10
-MISSING = "missing"
-
-
-def group_labels(test_values: "np.ndarray", val_values: "np.ndarray") -> "np.ndarray":
-    """One text label per test row: the value itself, or a quartile band for a many-valued numeric attribute."""
-    import numpy as np
-    import pandas as pd
-
-    test, val = pd.Series(test_values), pd.Series(val_values)
-    numeric = pd.api.types.is_numeric_dtype(test) and not pd.api.types.is_bool_dtype(test)
-    if numeric and test.nunique(dropna=True) > MAX_NUMERIC_GROUPS:
-        reference = val.dropna() if val.notna().any() else test.dropna()
-        edges = np.unique(np.quantile(reference.to_numpy(dtype=float), [0.25, 0.5, 0.75]))
-        bounds = [-np.inf, *edges, np.inf]
-        names = [_band(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
-        bands = pd.cut(test, bounds, right=False, labels=names)
-        return bands.astype(object).where(test.notna(), MISSING).astype(str).to_numpy()
-    return test.astype(object).where(test.notna(), MISSING).astype(str).to_numpy()
-
-
-def _band(lo: float, hi: float) -> str:
-    if lo == float("-inf"):
-        return f"< {hi:g}"
-    if hi == float("inf"):
-        return f">= {lo:g}"
-    return f"[{lo:g}, {hi:g})"
-
 
 def fairness_report(y: "np.ndarray", declined: "np.ndarray", groups: "np.ndarray",
                     min_group_size: int) -> dict[str, Any]:

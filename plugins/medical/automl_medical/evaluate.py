@@ -57,9 +57,13 @@ def _binary(ev: "Evaluation", opts: MedicalOptions) -> None:
         ev.p_val, ev.p_test = apply_calibration(ev.p_val, calibration), apply_calibration(ev.p_test, calibration)
         ev.calibration = calibration
         ev.recompute()
-    point = choose_operating_point(y_val, ev.p_val, opts.operating_point, opts.target, opts.threshold)
+    rule, target = _rule(ev, opts)
+    point = choose_operating_point(y_val, ev.p_val, rule, target, opts.threshold)
     ev.threshold = point.threshold
     ev.notes["operating_point"] = point.rule
+    if not ev.has_test:  # data.test_size=0: the operating point is chosen; nothing to measure
+        ev.details["operating_point"] = {**point.as_dict(), "chosen_on": "validation", "calibration": opts.calibration}
+        return
 
     fns: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {m.name: m.fn for m in ev.metric_specs}
     fns["ece"] = partial(med.expected_calibration_error, bins=opts.ece_bins)
@@ -80,6 +84,17 @@ def _binary(ev: "Evaluation", opts: MedicalOptions) -> None:
     _pictures(ev, lambda: _binary_pictures(ev, y_val, y_test, values, opts))
 
 
+def _rule(ev: "Evaluation", opts: MedicalOptions) -> tuple[str, float]:
+    """The operating-point rule and target: the options', unless the search has a constraint on sensitivity or
+    specificity (search.constraints=[sensitivity>=0.95]), which the operating point must then meet."""
+    for c in ev.constraints:
+        if c.metric in ("sensitivity", "recall", "tpr", "specificity", "tnr") and c.op in (">=", ">"):
+            rule = "min_sensitivity" if c.metric in ("sensitivity", "recall", "tpr") else "min_specificity"
+            log.info("operating point: %s >= %g (lower 95%% bound), from search.constraints", rule[4:], c.bound)
+            return rule, float(c.bound)
+    return opts.operating_point, opts.target
+
+
 def _binary_pictures(ev: "Evaluation", y_val: "np.ndarray", y_test: "np.ndarray", values: dict[str, float],
                      opts: MedicalOptions) -> None:
     from automl_medical.plots import CALIBRATION_PNG, ROC_PNG, plot_calibration, plot_roc
@@ -94,6 +109,9 @@ def _binary_pictures(ev: "Evaluation", y_val: "np.ndarray", y_test: "np.ndarray"
 
 def _multiclass(ev: "Evaluation", opts: MedicalOptions) -> None:
     from sklearn.metrics import balanced_accuracy_score
+
+    if not ev.has_test:
+        return
 
     y_test = ev.y_test.astype(int)
     labels = [str(c) for c in (ev.classes or range(ev.p_test.shape[1]))]

@@ -1,8 +1,10 @@
 """The decision threshold, chosen on validation predictions (never on test) by a clinical rule.
 
-Candidates are the points of scikit-learn's ROC curve. The chosen point fixes the validation confusion
-matrix; the threshold is placed midway between the score that reaches it and the next lower score, so that
-small shifts of the scores on new patients do not flip the rows at the edge.
+A required rate holds by the lower bound of its 95% interval, not its point estimate
+(`automl.api.choose_threshold`): a sensitivity aimed at 0.90 on validation lands anywhere from 0.875 to 0.917 on
+test; aimed by its bound, it keeps the margin the number of positive rows calls for. The threshold is placed
+midway between the score that reaches the point and the next lower score, so that small shifts of the scores
+on new patients do not flip the rows at the edge.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from automl.api import DataError
+from automl.api import DataError, RateRequirement, choose_threshold
 from automl_medical.options import RULES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -27,6 +29,8 @@ class OperatingPoint:
     validation_sensitivity: float
     validation_specificity: float
     n_validation: int
+    #: The lower 95% bound of the targeted rate there (None for rules without a target).
+    validation_lower_bound: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -42,29 +46,24 @@ def choose_operating_point(y: "np.ndarray", p: "np.ndarray", rule: str, target: 
     if len(np.unique(y)) < 2:
         raise DataError("the validation rows hold a single class, so no operating point can be chosen: use more "
                         "data or a larger data.val_size")
-    fpr, tpr, cut = roc_curve(y, p, drop_intermediate=False)
-    spec = 1.0 - fpr
     if rule == "fixed":
         t = float(threshold)
         pred = p >= t
         return OperatingPoint(t, rule, RULES[rule], None, float(pred[y == 1].mean()), float((~pred)[y == 0].mean()),
                               len(y))
-    if rule == "min_sensitivity":
-        feasible = tpr >= target - 1e-12  # the last point (everyone positive) always qualifies
-        score = np.where(feasible, spec + 1e-9 * tpr, -np.inf)  # ties: the more sensitive point
-    elif rule == "min_specificity":
-        feasible = spec >= target - 1e-12  # the first point (no one positive) always qualifies
-        score = np.where(feasible, tpr + 1e-9 * spec, -np.inf)
-    elif rule == "youden":
-        score = tpr - fpr
-    else:
+    if rule in ("min_sensitivity", "min_specificity"):
+        rate, other = ("sensitivity", "specificity") if rule == "min_sensitivity" else ("specificity", "sensitivity")
+        t, _, r, i = choose_threshold(y, p, [RateRequirement(rate, ">=", target)], prefer=other)
+        return OperatingPoint(t, rule, RULES[rule], float(target), float(r.point["sensitivity"][i]),
+                              float(r.point["specificity"][i]), len(y), float(r.lower[rate][i]))
+    if rule != "youden":
         raise ValueError(f"unknown operating-point rule {rule!r}")
-    i = int(np.argmax(score))
+    fpr, tpr, cut = roc_curve(y, p, drop_intermediate=False)
+    i = int(np.argmax(tpr - fpr))
     if i == 0:  # the "no one is positive" corner: just above the highest score
         t = float(np.nextafter(cut[1], np.inf))
     elif i == len(cut) - 1:  # everyone positive: the lowest score itself
         t = float(cut[i])
     else:
         t = float((cut[i] + cut[i + 1]) / 2)
-    return OperatingPoint(t, rule, RULES[rule], None if rule == "youden" else float(target), float(tpr[i]),
-                          float(spec[i]), len(y))
+    return OperatingPoint(t, rule, RULES[rule], None, float(tpr[i]), float(1 - fpr[i]), len(y))

@@ -8,8 +8,10 @@ from automl.api import CALIBRATION_METHODS, ConfigError
 
 #: How the decision threshold is chosen on the validation predictions.
 RULES = {
-    "min_sensitivity": "highest specificity with sensitivity >= target (a rule-out test: miss few cases)",
-    "min_specificity": "highest sensitivity with specificity >= target (a rule-in test: few false alarms)",
+    "min_sensitivity": "highest specificity with the lower 95% bound of sensitivity >= target (a rule-out test: "
+                       "miss few cases)",
+    "min_specificity": "highest sensitivity with the lower 95% bound of specificity >= target (a rule-in test: "
+                       "few false alarms)",
     "youden": "highest sensitivity + specificity - 1",
     "fixed": "the probability threshold given in domain.options.threshold",
 }
@@ -19,7 +21,8 @@ RULES = {
 class MedicalOptions:
     #: Operating point rule, one of `RULES`.
     operating_point: str = "min_sensitivity"
-    #: The sensitivity (or specificity) the operating point must reach on the validation rows.
+    #: The sensitivity (or specificity) the operating point must reach on the validation rows, by the lower
+    #: bound of its 95% interval. A constraint of the search (search.constraints=[sensitivity>=0.95]) sets it.
     target: float = 0.90
     #: The threshold for `operating_point=fixed`.
     threshold: float = 0.5

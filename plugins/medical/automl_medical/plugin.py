@@ -71,3 +71,11 @@ def automl_register_metrics() -> list[MetricSpec]:
 @hookimpl
 def automl_config_dirs() -> list[str]:
     return ["pkg://automl_medical.conf"]
+
+
+@hookimpl
+def automl_report_sections(run: Any) -> list[Any]:
+    """The domain's own sections of report.html (automl_medical/report.py)."""
+    from automl_medical.report import sections
+
+    return sections(run)
