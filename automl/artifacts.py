@@ -1,11 +1,14 @@
 """Files of the run directory that describe the search: the leaderboard, the test metrics, the run.
 
-- `leaderboard.csv`: one row per trial: number, state, value, duration, then every `TrialRecord` field that
-  any trial recorded (family, epochs, best epoch, timings, fold scores, failure reason), then every parameter
+- `leaderboard.csv`: one row per trial: number, state, value, duration, its weight in the final model
+  (`ensemble_weight`: 0 for trials the final model does not use), then every `TrialRecord` field that any trial
+  recorded (family, epochs, best epoch, timings, fold scores, why it failed or stopped), then every parameter
   as `param.<name>`.
 - `metrics.json`: the `FinalReport` (format 2): `test` and `validation` hold metric values only (null where
   undefined), `ci95` the 95% intervals a domain computes, `details` its structured results, `model` what was
-  evaluated, plus `n_test` and `validation_rows`.
+  evaluated (its members and weights), `ensemble` (members, weights, the held-out objective beside the best
+  trial's) and `best_single` (the best trial alone on the same test rows) when the final model is an ensemble,
+  plus `n_test` and `validation_rows`.
 - `run.json`: the `RunSummary`: what the data was (source, rows, features, classes, every column left out and
   why, the split, the validation scheme), the search (objective, families, budget, trials), the wall time and
   the versions of automl, its plugins and the main libraries.
@@ -29,11 +32,14 @@ LEADERBOARD, METRICS, RUN = "leaderboard.csv", "metrics.json", "run.json"
 LIBRARIES = ("torch", "lightning", "optuna", "scikit-learn", "numpy", "pandas", "transformers", "safetensors",
              "hydra-core")
 #: Record fields the leaderboard leaves out: they are in the parameter columns already.
-_NOT_SHOWN = ("params", "hp")
+_NOT_SHOWN = ("params", "hp", "run", "constraint_violations", "measured")
 
 
-def leaderboard_frame(trials: list[Any]) -> "pd.DataFrame":
-    """One row per trial: number, state, value, duration and what its record holds, then every parameter."""
+def leaderboard_frame(trials: list[Any], weights: dict[int, float] | None = None,
+                      objectives: list[str] | None = None, front: list[int] | None = None) -> "pd.DataFrame":
+    """One row per trial: number, state, value (in a multi-objective study one `value_<objective>` column each
+    and `pareto`: on the front), duration, its weight in the final model, what its record holds (whether it met
+    the constraints, `feasible`, and the values measured, `measured.<name>`), then every parameter."""
     import pandas as pd
 
     rows = []
@@ -41,8 +47,16 @@ def leaderboard_frame(trials: list[Any]) -> "pd.DataFrame":
         duration = (t.datetime_complete - t.datetime_start).total_seconds() \
             if t.datetime_complete and t.datetime_start else None
         record = TrialRecord.of(t)
-        row: dict[str, Any] = {"number": t.number, "state": t.state.name.lower(), "value": t.value,
-                               "duration_s": round(duration, 3) if duration is not None else None}
+        values = t.values or []
+        row: dict[str, Any] = {"number": t.number, "state": t.state.name.lower(),
+                               "value": values[0] if values else None}
+        if objectives:
+            row.update({f"value_{name}": (values[i] if i < len(values) else None)
+                        for i, name in enumerate(objectives)})
+            row["pareto"] = t.number in (front or [])
+        row.update({"duration_s": round(duration, 3) if duration is not None else None,
+                    "ensemble_weight": (weights or {}).get(t.number, 0.0)})
+        row.update({f"measured.{k}": v for k, v in (record.measured or {}).items()})
         for name in TrialRecord.names():
             if name not in _NOT_SHOWN:
                 value = getattr(record, name)
@@ -61,8 +75,9 @@ def leaderboard_frame(trials: list[Any]) -> "pd.DataFrame":
     return frame
 
 
-def write_leaderboard(trials: list[Any], run_dir: Path) -> "pd.DataFrame":
-    frame = leaderboard_frame(trials)
+def write_leaderboard(trials: list[Any], run_dir: Path, weights: dict[int, float] | None = None,
+                      objectives: list[str] | None = None, front: list[int] | None = None) -> "pd.DataFrame":
+    frame = leaderboard_frame(trials, weights, objectives, front)
     frame.to_csv(run_dir / LEADERBOARD, index=False)
     return frame
 

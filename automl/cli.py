@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from automl.errors import AutoMLError
+from automl.errors import AutoMLError, Interrupted
 
 log = logging.getLogger("automl")
 
@@ -27,6 +27,10 @@ COMMANDS = {
     "plugins": "automl.commands.plugins",
     "new-plugin": "automl.commands.new_plugin",
     "predict": "automl.commands.predict",
+    "export": "automl.commands.export",
+    "serve": "automl.commands.serve",
+    "report": "automl.commands.report",
+    "dashboard": "automl.commands.dashboard",
 }
 
 
@@ -40,8 +44,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         return _search(args)
     except AutoMLError as exc:
         return _fail(exc, debug=_debug_requested(args))
+    except Interrupted as exc:  # the files of the finished trials are written; the message says what next
+        print(f"automl: stopped by {exc.reason}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
-        print("automl: interrupted; the study keeps every finished trial: run the same command to continue",
+        print("automl: interrupted; the study keeps every finished trial: run the same command again to continue",
               file=sys.stderr)
         return 130
     except BrokenPipeError:  # `automl plugins | head`: the reader left early, which is fine
@@ -88,6 +95,10 @@ Usage:
   automl plugins [--check] [--json]   installed plugins, what they register, load errors; the contract check
   automl new-plugin NAME [--dir DIR]  scaffold a domain plugin (guide: docs/plugins.md)
   automl predict RUN_DIR FILE         score new rows with a run's predictor (--out CSV, --keep ID_COLUMN)
+  automl report RUN_DIR               write RUN_DIR/report.html again from the run's files (offline, printable)
+  automl dashboard RUN_DIR            optuna-dashboard on the run's study at http://127.0.0.1:8080 (--port P)
+  automl export RUN_DIR               the predictor as one ONNX graph, checked against it (--quantize int8)
+  automl serve RUN_DIR                serve it over HTTP on 127.0.0.1 (--port, --api-key-env VAR; docs at /docs)
 
 Examples:
   automl                                            short search on the default dataset
@@ -100,7 +111,8 @@ Installed domains: {domains} (`automl plugins` lists their datasets, model famil
 
 == Config (override any key with KEY=VALUE) ==
 {config}
-Results go to run_dir: leaderboard.csv, metrics.json, predictor/ (load it with automl.load(run_dir)).
+Results go to run_dir: leaderboard.csv, metrics.json, predictor/ (load it with automl.load(run_dir)), run.json,
+model_card.md, report.html.
 Errors are one line; debug=true (or AUTOML_DEBUG=1) adds the traceback. Hydra: --cfg job, --multirun.
 """
 
@@ -148,6 +160,10 @@ def _search(args: list[str]) -> int:
         except AutoMLError as exc:
             raise SystemExit(_fail(exc, debug=_debug_requested(args) or bool(dict_cfg.get("debug")))) from None
         _print_summary(result)
+        if result.outcome.problems:  # a worker died: the files are written, but trials were lost
+            print(f"automl: error: {'; '.join(result.outcome.problems)}. The files were written from the trials "
+                  "that finished; run the same command again to run the lost ones", file=sys.stderr)
+            raise SystemExit(1)
 
     hydra_main = hydra.main(version_base=None, config_path=f"pkg://{CONFIG_MODULE}", config_name=CONFIG_NAME)(task)
     saved = sys.argv
@@ -162,8 +178,10 @@ def _search(args: list[str]) -> int:
 
 
 def _print_summary(result) -> None:  # noqa: ANN001
-    shown = ", ".join(f"{k} {v:.4f}" if v is not None else f"{k} undefined"
+    shown = ", ".join(f"{k} {v:.4f}" if v is not None and v == v else f"{k} undefined"
                       for k, v in list(result.test_metrics.items())[:6])
+    if result.outcome.final.report.n_test == 0:
+        shown = "no test rows (data.test_size=0: measure the model on rows of your own)"
     scored = "cross-validated" if result.cross_validated else "validation"
     print(f"best {result.family} ({scored} {result.metric} {result.best_value:.4f}); test: {shown}")
     print(f"results in {result.run_dir}: leaderboard.csv, metrics.json, predictor/")

@@ -35,6 +35,10 @@ class Evaluation:
     #: Sensitive attributes of the validation and test rows, for fairness reports (never trained on).
     side_val: dict[str, "np.ndarray"] = field(default_factory=dict)
     side_test: dict[str, "np.ndarray"] = field(default_factory=dict)
+    #: The search's constraints (`automl.search.constraints.Constraint`: `metric`, `op`, `bound`, `kind`). A
+    #: domain that picks a decision threshold honours the rate constraints (e.g. sensitivity>=0.95), judged
+    #: by their 95% bound (`automl.decision`).
+    constraints: list[Any] = field(default_factory=list)
     #: Test metric values (floats; NaN where undefined), written to metrics.json under `test`.
     metrics: dict[str, float] = field(default_factory=dict)
     #: 95% intervals of test metrics, `name -> [low, high]` (metrics.json `ci95`).
@@ -47,6 +51,12 @@ class Evaluation:
     calibration: Optional[dict[str, Any]] = None
     #: The domain's own notes saved with the predictor (plain JSON), e.g. how the threshold was chosen.
     notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def has_test(self) -> bool:
+        """False when the run keeps no test rows (`data.test_size=0`): choose what the predictor needs on the
+        validation rows, but there is nothing to measure on test."""
+        return len(self.y_test) > 0
 
     def compute(self, y: "np.ndarray", p: "np.ndarray") -> dict[str, float]:
         """The domain's standard metrics on one set of predictions (NaN where undefined)."""
@@ -73,6 +83,8 @@ def bootstrap_ci(
     """
     import numpy as np
 
+    if len(y) == 0:
+        return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
     groups = [np.flatnonzero(y == c) for c in np.unique(y)] if stratified else [np.arange(len(y))]
     values = []

@@ -130,3 +130,32 @@ def automl_run_finished(result: Any) -> None:
 
     :param result: the `automl.run.RunResult` (run directory, leaderboard, best parameters, test metrics).
     """
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The report: called when `report.html` is written (at the end of every run, and by ``automl report``).
+# ---------------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def automl_report_sections(run: Any) -> "list[Any]":
+    """Return the sections this plugin adds to a run's ``report.html`` (a domain's own curves and tables).
+
+    Called for every run, in the process that writes the report: return ``[]`` for runs of other domains
+    (``run.domain``). The host's own sections (summary, search, model, explanations) come first; a plugin's
+    follow under a heading of their own.
+
+    :param run: an `automl.api.RunView` of the finished run, read from its directory: ``run.metrics``
+        (metrics.json: ``test``, ``ci95``, ``details``), ``run.summary`` (run.json), ``run.meta``
+        (predictor.json: threshold, calibration, notes), ``run.leaderboard``, ``run.predictor``,
+        ``run.path(name)`` (a file the domain's evaluation wrote) and ``run.test``: the test rows re-derived
+        and scored by the saved model (``y``, ``scores`` as the domain's metrics take them, ``threshold``,
+        ``prepared``), or None when they cannot be re-derived (``run.why_not("test")`` says why: draw from
+        metrics.json and the files instead, or say so in a section's ``note``).
+    :return: a list of `automl.api.ReportSection` (title, note, trusted ``html``, plotly ``figures``,
+        DataFrame ``tables``, ``images`` inlined as data URIs), or of zero-argument callables returning one,
+        so that each section is built on its own. Import plotly inside the functions, never at module level.
+
+    A hook or a section that raises is logged and listed under "Left out" in the report; the others render
+    and the run is never failed by its report.
+    """

@@ -17,7 +17,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def compute_metrics(specs: "list[MetricSpec]", y: "np.ndarray", p: "np.ndarray") -> dict[str, float]:
-    """Every metric on one set of predictions; a metric undefined on them (one class present) gives NaN."""
+    """Every metric on one set of predictions; a metric undefined on them (one class present, no rows) gives NaN."""
+    if len(y) == 0:
+        return {m.name: float("nan") for m in specs}
     out = {}
     for m in specs:
         try:

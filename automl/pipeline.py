@@ -135,9 +135,17 @@ class DeviceData(ABC):
     def targets(self, rows: "np.ndarray") -> "np.ndarray":
         """True targets for `rows`, in the form the metrics take."""
 
+    def fit_inputs(self, model: Any, rows: "torch.Tensor", member: int = 0) -> None:
+        """Fill a model's data-dependent buffers (quantiles, bins) from its training `rows` before it trains, for
+        models that have them (`model.fit_inputs`); `member` is the member of a stacked model. Default: none."""
+
 
 class PredictorFormat(ABC):
     """How a pipeline's final model is saved as data and rebuilt (no pickled code)."""
+
+    #: Why this format does not average several models (the final model is then the best trial alone, and a
+    #: cross-validated study refits it), or None when `combine` averages them.
+    declines_averaging: Optional[str] = "it does not average models"
 
     @abstractmethod
     def save(self, directory: Path, prepared: Prepared, meta: "PredictorMeta",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -26,16 +25,26 @@ def load(run_dir: str | Path, host: Optional["PluginHost"] = None) -> Any:
     from automl.host import PluginHost
     from automl.plan import resolve
 
+    from automl.integrity import missing_plugin, read_meta, unreadable, verify
+
     path = Path(run_dir).expanduser()
     directory = path if (path / META).exists() else path / "predictor"
     meta_file = directory / META
     if not meta_file.exists():
         raise AutoMLError(f"no predictor in {path}: expected {meta_file} (is this the run_dir of a finished run?)")
-    try:
-        raw = json.loads(meta_file.read_text())
-    except ValueError as exc:
-        raise AutoMLError(f"{meta_file} is not valid JSON ({exc}): run the search again to save it anew") from None
-    meta = PredictorMeta.from_json(raw, str(meta_file))
+    meta = PredictorMeta.from_json(read_meta(meta_file), str(meta_file))
     host = host if host is not None else PluginHost.installed()
+    if meta.domain not in host.domains:
+        raise missing_plugin(meta, "domain", meta.domain)
+    for family in sorted({m.family for m in meta.members}):
+        if family not in host.model_families:
+            raise missing_plugin(meta, "model family", family)
+    verify(directory, meta)  # every file is the one the run saved, before any is read
     cfg = RunConfig(domain=DomainConfig(name=meta.domain, options=dict(meta.domain_options or {})))
-    return resolve(cfg, host).pipeline.predictor_format().load(directory, meta, host.model_families.get)
+    fmt = resolve(cfg, host).pipeline.predictor_format()
+    try:
+        return fmt.load(directory, meta, host.model_families.get)
+    except AutoMLError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a damaged file the checksums did not cover: one line naming it
+        raise unreadable(directory, exc) from None

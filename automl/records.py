@@ -6,7 +6,7 @@
 - `Member` and `PredictorMeta`: the predictor's `predictor.json`, with explicit fields for what the host
   reads (members, decision threshold, calibration) and two open sections for the pipeline's own state and
   the domain's own notes.
-- `FinalReport` (what `metrics.json` holds: metric values apart from metadata), `FinalModel` (what the
+- `FinalReport` (what `metrics.json` holds: metric values apart from metadata, the ensemble beside the best trial), `FinalModel` (what the
   final evaluation returns, also across the worker's process boundary as JSON) and `SearchOutcome` (the
   search's result, from which `automl.run.RunResult` is read).
 - `DataSummary` (what the data was: source, shape, what was left out and why, the split; filled by the
@@ -53,6 +53,27 @@ class TrialRecord:
     cv_std: Optional[float] = None
     #: Why the trial failed or was interrupted (one line).
     fail_reason: Optional[str] = None
+    #: Why a pruned trial stopped: the pruner's verdict, or the search's deadline.
+    stopped: Optional[str] = None
+    #: The process that ran the trial (host:pid): a trial left running by a dead process names it.
+    process: Optional[str] = None
+    #: The run it belongs to (`automl.search.resume.run_key`): what "the same command" counts and continues.
+    run: Optional[str] = None
+    #: The trial was cut short by a signal or a dead process; its parameters are queued to run again.
+    interrupted: Optional[bool] = None
+    #: This trial repeats the parameters of that interrupted trial.
+    rerun_of: Optional[int] = None
+    #: Under `privacy.epsilon`: the epsilon its DP-SGD training spent (the accountant, over the steps it took), and
+    #: the whole accounting (delta, budget, noise multiplier, sample rate, steps, clipping norm).
+    epsilon: Optional[float] = None
+    privacy: Optional[dict[str, Any]] = None
+    #: `search.constraints`: whether the trial met every one on validation (infeasible trials never become the
+    #: model), the values measured (constraints and objectives), and the threshold they were judged at.
+    feasible: Optional[bool] = None
+    measured: Optional[dict[str, Any]] = None
+    threshold: Optional[float] = None
+    #: How far each constraint was missed (<= 0: met), for Optuna's constrained sampler.
+    constraint_violations: Optional[list[float]] = None
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -139,6 +160,11 @@ class PredictorMeta:
     data: dict[str, Any] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
     format: int = FORMAT
+    #: The SHA-256 of every other file of the predictor folder, by path (`automl.integrity`; written after
+    #: the format saved its files, checked before it loads them).
+    files: Optional[dict[str, str]] = None
+    #: The plugin distribution behind the domain and each family: {"model family tabm": "dist==version"}.
+    requires: Optional[dict[str, str]] = None
 
     @property
     def lead(self) -> Member:
@@ -189,6 +215,19 @@ class FinalReport:
     validation_rows: str
     ci95: dict[str, list[float]] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+    #: The ensemble, when the final model is one: its members (trial, family, weight), selection rounds, its and
+    #: the best trial's held-out objective.
+    ensemble: Optional[dict[str, Any]] = None
+    #: The best trial alone on the same test rows, beside the ensemble (`test`: metric values).
+    best_single: Optional[dict[str, Any]] = None
+    #: Per sensitive attribute (`data.sensitive`): group rates and the fairness differences at the decision
+    #: threshold on test, with 95% intervals (`automl.fairness`).
+    fairness: dict[str, Any] = field(default_factory=dict)
+    #: The search's constraints and how the final model meets them on validation (`automl.search.constraints`).
+    constraints: Optional[dict[str, Any]] = None
+    #: Under `privacy.epsilon`: the released model's DP accounting, the search's composition over every trial, and
+    #: what the guarantee does not cover (`automl.training.private.final_privacy`).
+    privacy: Optional[dict[str, Any]] = None
     format: int = FORMAT
 
     def to_json(self) -> dict[str, Any]:
@@ -221,11 +260,19 @@ class FinalModel:
 
 @dataclass
 class SearchOutcome:
-    """What one invocation's search ends with: the study's trials and the final model."""
+    """What one invocation's search ends with: the study's trials and the final model (None when it was stopped
+    before any trial finished)."""
 
     trials: list[Any]
     n_new: int
-    final: FinalModel
+    final: Optional[FinalModel]
+    #: Why the search was stopped early (Ctrl-C, SIGTERM), and the exit code that says so; None: it was not.
+    interrupted: Optional[str] = None
+    exit_code: int = 0
+    #: What went wrong without stopping the search (a worker process died): one line each.
+    problems: list[str] = field(default_factory=list)
+    #: Trials lost to a dead process (recorded as interrupted; the same command runs them again).
+    lost: list[int] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------------------------

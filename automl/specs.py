@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Mapping
 
 from automl.pipeline import DataInfo
 from automl.tasks import BINARY, MAXIMIZE, MINIMIZE, MULTICLASS, REGRESSION, TABULAR_TASKS
@@ -112,6 +112,16 @@ class ModelFamily:
     description: str = ""
     #: Optional `accepts(info) -> bool`: False leaves the family out of a study (e.g. too many features).
     accepts: Callable[[DataInfo], bool] | None = None
+    #: Optional, for `network=` families built from the host's stacked layers (`automl.tabular.stacked`):
+    #: `stack(params_list, info)` returns one model whose members are the configurations, and configurations
+    #: whose `stack_key(params)` are equal may share one. The host then trains several trials, and the fold
+    #: models of a cross-validated trial, as one model (`search.batch`); `network(params, info)` must be
+    #: `stack([params], info)`.
+    stack: Callable[[list[dict], DataInfo], "nn.Module"] | None = None
+    stack_key: Callable[[dict], Hashable] | None = None
+    #: Optional `portfolio(info) -> [params, ...]`: known-good configurations (a paper's defaults) that a new
+    #: study tries first, as full parameter dicts as the search stores them (`mlp.depth`, `lr`, ...).
+    portfolio: Callable[[DataInfo], list[dict]] | None = None
 
     def __post_init__(self) -> None:
         _check_name("model family", self.name)
@@ -120,6 +130,8 @@ class ModelFamily:
             raise ValueError(f"model family {self.name!r}: give exactly one of network= or build=")
         if not callable(self.search_space):
             raise TypeError(f"model family {self.name!r}: search_space must be callable")
+        if (self.stack is None) != (self.stack_key is None) or (self.stack is not None and self.network is None):
+            raise ValueError(f"model family {self.name!r}: stack= and stack_key= go together, with network=")
 
     def create(self, params: dict, info: DataInfo) -> Any:
         """The model for `params`, untrained: the plain network, or the family's own module."""

@@ -30,6 +30,12 @@ SECTIONS = [
     ("medical", None, "`.venv/bin/python benchmarks/medical.py --seeds 0 1 2` (four datasets and the ungrouped "
      "biopsy table, three seeds)."),
     ("recommendation", None, "`.venv/bin/python benchmarks/recommendation.py` (movielens, full ranking)."),
+    ("serving", None, "`.venv/bin/python benchmarks/serving.py` (about 3 minutes on 2 cores: a churn run, its ONNX "
+     "export, then in-process and HTTP calls)."),
+    ("reliability", None, "`.venv/bin/python benchmarks/reliability.py` (the crash and fault scenarios against the "
+     "real `automl` command; about 15 minutes on 2 cores, longer when the machine is shared)."),
+    ("privacy", None, "`.venv/bin/python benchmarks/privacy.py` (DP-SGD at epsilon 1, 3, 8 and without privacy, "
+     "a loss-threshold membership-inference attack; about 4 minutes on 2 cores)."),
 ]
 
 

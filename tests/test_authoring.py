@@ -134,7 +134,9 @@ def test_search_runs_with_the_installed_plugin(automl_cli, site, tmp_path):
     _run([automl_cli, f"domain={NAME}", "search.n_trials=2", "trainer.max_epochs=2", f"run_dir={run_dir}"],
          _site_env(site), tmp_path)
     report = json.loads((run_dir / "metrics.json").read_text())
-    assert report["model"]["objective"] == "roc_auc" and report["model"]["family"] == "mlp"
+    assert report["model"]["objective"] == "roc_auc"
+    # the plugin's domain searches mlp alone: the final model is one mlp or an ensemble of mlps
+    assert {m["family"] for m in report["model"]["members"]} == {"mlp"}
     assert isinstance(report["test"]["claims_top_decile_recall"], float)  # its value is checked by the generated tests
 
 

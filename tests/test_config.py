@@ -27,8 +27,11 @@ def test_unknown_key_is_one_line(host):
     ("search.pruner=always", "search.pruner='always' is not valid"),
     ("trainer.engine=turbo", "trainer.engine='turbo' is not valid"),
     ("search.n_trials=0", "search.n_trials=0 must be at least 1"),
-    ("data.test_size=1.5", "data.test_size=1.5 must be a fraction between 0 and 1"),
+    ("data.test_size=1.5", "data.test_size=1.5 must be a fraction from 0"),
     ("search.n_trials=abc", "search.n_trials"),
+    ("search.pick=random", "search.pick='random' is not valid: use one of first, balanced"),
+    ("search.objectives=[roc_auc]", "needs two or more metrics"),
+    ("privacy.epsilon=-1", "privacy.epsilon=-1.0 must be positive"),
 ])
 def test_invalid_values_are_explained(host, override, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):

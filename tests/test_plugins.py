@@ -37,7 +37,7 @@ def test_builtin_plugin_registers_through_the_same_hooks(host):
     assert {"churn", "penguins", "ames"} <= set(host.datasets.names())
     assert "mlp" in host.model_families
     assert {"roc_auc", "log_loss", "rmse"} <= set(host.metrics.names())
-    assert info.registered["model_families"] == ["mlp", "ft_transformer", "dcn"]
+    assert info.registered["model_families"] == ["mlp", "tabm", "ft_transformer", "dcn", "text_fusion"]
     assert host.datasets.owner("churn") == "builtin"
 
 
@@ -75,6 +75,19 @@ def test_raising_hook_is_recorded_and_others_keep_working():
     assert host.datasets.get("fine")
     assert host.infos["broken"].problems == ["hook automl_register_datasets raised RuntimeError: no disk"]
     assert ("broken", "hook automl_register_datasets raised RuntimeError: no disk") in host.problems
+
+
+def test_a_plugin_with_a_failed_hook_is_skipped_whole(caplog):
+    """Its dataset registered fine, its domain's hook raised: nothing of it is used (the dataset would otherwise
+    run under the built-in tabular domain, silently)."""
+    half = _plugin("half", automl_register_datasets=[_dataset("claims")],
+                   automl_register_domains=RuntimeError("no licence server"))
+    with caplog.at_level("WARNING"):
+        host = PluginHost(entry_points=False, plugins=[("half", half)])
+    assert "claims" not in host.datasets
+    assert not host.infos["half"].loaded and host.infos["half"].registered == {"datasets": ["claims"]}
+    assert any("skipped whole" in r.message and "no licence server" in r.message for r in caplog.records)
+    assert host.pm.get_plugin("half") is None  # none of its other hooks runs either
 
 
 def test_wrong_return_type_is_reported():

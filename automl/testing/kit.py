@@ -70,7 +70,7 @@ def sample_params(family: "ModelFamily", info: Any, seed: int = 0, n: int = 1) -
     """`n` configurations of `family`, sampled at random as a search samples them (names namespaced)."""
     import optuna
 
-    from automl.search.objective import FamilyTrial
+    from automl.search.context import FamilyTrial
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))

@@ -302,7 +302,7 @@ class Workbench:
         import numpy as np
         import torch
 
-        from automl.search.objective import FamilyTrial
+        from automl.search.context import FamilyTrial
 
         info, pipeline = bench.prepared.info, bench.pipeline
         family_owner, domain_owner = self.owner("model_families", family.name), self.owner("domains", bench.domain.name)
@@ -334,6 +334,9 @@ class Workbench:
                 _require(isinstance(scores, np.ndarray), f"returned {type(scores).__name__}; expected a numpy array")
                 _require(scores.size > 0 and np.issubdtype(scores.dtype, np.number) and bool(np.isfinite(scores).all()),
                          "the predictions are empty, not numbers, or not finite")
+            if family.stack is not None:
+                with self._stage(blame, f"{where}: stack([params, params]) against network(params)"):
+                    self._check_stack(bench, family, params, model)
             if not bench.format_checked and family.network is not None:
                 with self._stage(domain_owner, f"{bench.label}: PredictorFormat.save and load"):
                     bench.format_checked = True
@@ -341,6 +344,24 @@ class Workbench:
         except _Stop:
             return None
         return scores
+
+    def _check_stack(self, bench: Bench, family: "ModelFamily", params: dict, model: Any) -> None:
+        """A stack of two copies of the configuration: each member, sliced out, loads into the network of its
+        parameters, and predicts what that network predicts."""
+        import numpy as np
+
+        from automl.tabular.stacked import member_state
+
+        stacked_predict = getattr(bench.data, "stacked_predict", None)
+        _require(callable(stacked_predict), "the family stacks, but the domain's device data has no "
+                                            "stacked_predict (automl.training.vectorised.StackedData)")
+        stack = family.stack([params, params], bench.prepared.info)
+        single = family.network(params, bench.prepared.info)
+        single.load_state_dict(member_state(stack, 1))  # strict: the member's names and shapes are the network's
+        together = stacked_predict(stack, [bench.eval_rows, bench.eval_rows], bench.eval_batch_size)[1]
+        alone = bench.data.predict(single, bench.eval_rows, bench.eval_batch_size)
+        _require(np.allclose(together, alone, atol=1e-4), "a member of the stack predicts differently from the "
+                                                          "network built from its parameters")
 
     def _round_trip(self, bench: Bench, family: "ModelFamily", params: dict, hp: dict, model: Any) -> None:
         """Save a trained network through the pipeline's format, load it back: the loaded model's weights

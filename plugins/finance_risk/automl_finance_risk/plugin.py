@@ -34,7 +34,7 @@ DOMAIN = DomainSpec(
     description="credit default risk: P(bad) per applicant, calibrated, with a cut-off for an approval or "
                 "bad-rate target, gains table, KS/ROC curves and fairness at the cut-off",
     metrics={BINARY: ("roc_auc", "gini", "ks", "pr_auc", "brier", "log_loss")},
-    families=("mlp", "dcn", "ft_transformer"),
+    families=("mlp", "dcn", "ft_transformer", "text_fusion"),  # text_fusion: only data with text columns
     default_dataset="credit_data",
     pipeline=pipeline,
     options=FinanceRiskOptions,
@@ -66,3 +66,11 @@ def automl_register_metrics():
 @hookimpl
 def automl_config_dirs() -> list[str]:
     return [CONFIG_DIR]
+
+
+@hookimpl
+def automl_report_sections(run: Any) -> list[Any]:
+    """The domain's own sections of report.html (automl_finance_risk/report.py)."""
+    from automl_finance_risk.report import sections
+
+    return sections(run)

