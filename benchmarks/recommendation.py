@@ -13,13 +13,17 @@ has not interacted with before it (full ranking, no sampled negatives), by the p
 - the plugin: the must-show command (`automl domain=recommendation dataset=movielens search.n_trials=N`, the
   family searched in one study, run as a user runs it) and one study per family (`search.families=[...]`);
 - explicit task (rating prediction, seeded random split of the rows): the plugin's search against the
-  global mean and a user + item bias model (damped means) fitted on the same training rows.
+  global mean and a user + item bias model (damped means) fitted on the same training rows;
+- the content tower: mf_bpr searched with and without the movies' text (`domain.options.item_text=[title,genres]`,
+  embedded by the frozen all-MiniLM-L6-v2), scored on all test users and on those whose held-out movie is cold
+  (at most `COLD` training interactions), from each run's saved predictor.
 
 Prints a table, writes benchmarks/results/recommendation.json and the markdown section
 benchmarks/results/recommendation.md.
 
     .venv/bin/python benchmarks/recommendation.py                  # 6 trials, then 4 per family, explicit 6
     .venv/bin/python benchmarks/recommendation.py --trials 20 --family-trials 0 --explicit-trials 0
+    .venv/bin/python benchmarks/recommendation.py --content-only  # the content rows, merged into the last results
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ import numpy as np
 RESULTS = Path(__file__).resolve().parent / "results"
 KS = (20, 50, 100, 200)
 FAMILIES = ("mf_bpr", "neumf", "sasrec")
+#: A movie with at most this many training interactions is cold (movielens: most movies are).
+COLD = 5
 
 
 def prepare(task: str = "implicit") -> tuple[Any, Any]:
@@ -137,7 +143,43 @@ def automl_cli(args: list[str], run_dir: Path) -> dict[str, Any]:
     trials = [{"family": r.family, "state": r.state, "value": None if pd.isna(r.value) else float(r.value),
                "seconds": float(r.duration_s)} for r in board.itertuples()]
     command = "automl domain=recommendation dataset=movielens " + " ".join(args)
-    return {**metrics, "seconds": seconds, "command": command, "trials": trials}
+    params = [{c.split(".")[-1]: v for c, v in row.items() if c.startswith("param.") and not pd.isna(v)}
+              for row in board.to_dict("records")]
+    return {**metrics, "seconds": seconds, "command": command, "trials": trials, "trial_params": params}
+
+
+def content_tower(trials: int, workdir: Path) -> dict[str, Any]:
+    """mf_bpr searched without and with item text; test ranking metrics of all users and of cold-item users."""
+    import torch
+
+    import automl
+    from automl.host import PluginHost
+    from automl.testing import prepare_domain
+
+    from automl_recommendation.metrics import ndcg_from_ranks, ranking_metrics, target_ranks
+
+    data = prepare_domain(PluginHost.installed(), ["domain=recommendation", "dataset=movielens"])
+    p, bound = data.prepared, data.bind()
+    counts = np.bincount(p.arrays["item"][p.train], minlength=p.info.n_items)
+    y = p.arrays["item"][p.test]
+    cold = counts[y] <= COLD
+    out: dict[str, Any] = {"cold_at_most": COLD, "cold_users": int(cold.sum()), "users": len(y),
+                           "cold_items": int((counts <= COLD).sum()), "items": p.info.n_items, "runs": {}}
+    for name, extra in (("mf_bpr", []), ("mf_bpr + item text", ["domain.options.item_text=[title,genres]"])):
+        run_dir = workdir / name.replace(" ", "").replace("+", "-")
+        run = automl_cli([f"search.n_trials={trials}", "search.families=[mf_bpr]", *extra], run_dir)
+        predictor = automl.load(run_dir)  # the saved predictor, rescored on the same leave-last-out rows
+        scores = bound.predict(predictor.model, torch.as_tensor(p.test), 256)
+        ranks = target_ranks(y, scores)
+        content = [t.get("content", "none") for t in run["trial_params"]]
+        out["runs"][name] = {
+            "command": run["command"], "seconds": run["seconds"], "content": content,
+            "final_content": predictor.meta.lead.params.get("content", "none"),
+            "all": ranking_metrics(y, scores, 10),
+            "cold": {**ranking_metrics(y[cold], scores[cold], 10), "hr@100": float((ranks[cold] < 100).mean()),
+                     "median_rank": float(np.median(ranks[cold])), "ndcg@10": ndcg_from_ranks(ranks[cold], 10)},
+        }
+    return out
 
 
 def rating_baselines(p: Any) -> dict[str, dict[str, float]]:
@@ -221,6 +263,18 @@ def markdown(results: dict[str, Any]) -> str:
                   "| system | RMSE | MAE | s |", "|---|---:|---:|---:|"]
         for name, r in results["explicit"].items():
             lines.append(f"| {name} | {r['rmse']:.4f} | {r['mae']:.4f} | {r.get('seconds', 0):.0f} |")
+    if results.get("content"):
+        c = results["content"]
+        lines += ["", f"Content tower (`domain.options.item_text=[title,genres]`, all-MiniLM-L6-v2 frozen): mf_bpr "
+                      f"searched without and with item text. Cold: the {c['cold_users']} of {c['users']} test users "
+                      f"whose held-out movie has at most {c['cold_at_most']} training interactions ({c['cold_items']} "
+                      f"of {c['items']} movies are that cold). Scored from each run's saved predictor.", "",
+                  "| system | content (trials; final) | NDCG@10 all | HR@10 all | HR@10 cold | HR@100 cold | "
+                  "median rank cold | s |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+        for name, r in c["runs"].items():
+            lines.append(f"| {name} | {', '.join(r['content']) or '-'}; {r['final_content']} | "
+                         f"{r['all']['ndcg@10']:.4f} | {r['all']['hr@10']:.4f} | {r['cold']['hr@10']:.4f} | "
+                         f"{r['cold']['hr@100']:.4f} | {r['cold']['median_rank']:.0f} | {r['seconds']:.0f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -229,9 +283,24 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=6, help="trials of the must-show search (every family)")
     parser.add_argument("--family-trials", type=int, default=4, help="trials of one study per family (0: none)")
     parser.add_argument("--explicit-trials", type=int, default=6, help="trials of the rating search (0: none)")
+    parser.add_argument("--content-trials", type=int, default=4,
+                        help="trials of mf_bpr without and with item text (0: none)")
+    parser.add_argument("--content-only", action="store_true",
+                        help="run the content tower's rows only, into the last results file")
     args = parser.parse_args()
     started = time.perf_counter()
     import torch
+
+    if args.content_only:
+        results = json.loads((RESULTS / "recommendation.json").read_text())
+        with tempfile.TemporaryDirectory(prefix="bench-rec-") as tmp:
+            results["content"] = content_tower(args.content_trials or 4, Path(tmp))
+        results["content"]["seconds"] = time.perf_counter() - started
+        (RESULTS / "recommendation.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
+        text = markdown(results)
+        (RESULTS / "recommendation.md").write_text(text)
+        print(text)
+        return 0
 
     _, p = prepare("implicit")
     implicit: dict[str, Any] = {"popularity": popularity(p), "item-kNN": item_knn(p)}
@@ -246,10 +315,11 @@ def main() -> int:
             explicit = rating_baselines(pe)
             run = automl_cli(["domain.task=explicit", f"search.n_trials={args.explicit_trials}"], Path(tmp) / "rating")
             explicit[f"plugin ({run['family']}), {args.explicit_trials} trials"] = run
+        content = content_tower(args.content_trials, Path(tmp) / "content") if args.content_trials else {}
     results = {
         "machine": {"cpu": cpu_name(), "cores": os.cpu_count(),
                     "python": platform.python_version(), "torch": torch.__version__, "os": platform.system()},
-        "implicit": implicit, "explicit": explicit, "seconds": time.perf_counter() - started,
+        "implicit": implicit, "explicit": explicit, "content": content, "seconds": time.perf_counter() - started,
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "recommendation.json").write_text(json.dumps(results, indent=2, default=float) + "\n")

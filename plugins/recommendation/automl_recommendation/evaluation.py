@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def evaluate(ev: "Evaluation") -> None:
     """Add hr/ndcg/recall/coverage at `domain.options.k` and a 95% bootstrap interval of test NDCG@k."""
-    if ev.task != IMPLICIT:
+    if ev.task != IMPLICIT or not ev.has_test:
         return
     from automl.api import bootstrap_ci
 

@@ -31,11 +31,26 @@ def is_interaction_data(info: DataInfo) -> bool:
     return isinstance(info, RecInfo)
 
 
+def _content(trial: "optuna.Trial", info: RecInfo) -> dict[str, Any]:
+    """With item text (`domain.options.item_text`): none, its projection added to each item's factor, or added
+    with the learned factor dropped out in training (`networks.ContentTower`)."""
+    return {"content": trial.suggest_categorical("content", ["none", "add", "dropout"])} if info.text_dim else {}
+
+
+def _content_args(params: dict[str, Any], info: RecInfo) -> dict[str, Any]:
+    """The networks' `text_dim` and `id_dropout` for a trial's `content` choice."""
+    from automl_recommendation.networks import CONTENT
+
+    rate = CONTENT[params.get("content", "none")]
+    return {"text_dim": info.text_dim, "id_dropout": rate} if rate is not None and info.text_dim else {}
+
+
 def mf_bpr_space(trial: "optuna.Trial", info: RecInfo) -> dict[str, Any]:
     return {
         "dim": trial.suggest_categorical("dim", [64, 128]),
         "negatives": trial.suggest_categorical("negatives", [4, 16]),
         "history": trial.suggest_categorical("history", list(HISTORY_LENGTHS)),
+        **_content(trial, info),
     }
 
 
@@ -43,7 +58,7 @@ def mf_bpr_network(params: dict[str, Any], info: RecInfo) -> "nn.Module":
     from automl_recommendation.networks import MFBPR
 
     return MFBPR(info.n_users, info.n_items, int(params["dim"]), int(params["negatives"]),
-                 int(params.get("history", 0)))
+                 int(params.get("history", 0)), **_content_args(params, info))
 
 
 def neumf_space(trial: "optuna.Trial", info: RecInfo) -> dict[str, Any]:
@@ -60,6 +75,7 @@ def neumf_space(trial: "optuna.Trial", info: RecInfo) -> dict[str, Any]:
     if info.task == IMPLICIT:
         params["negatives"] = trial.suggest_categorical("negatives", [4, 16])
         params["history"] = trial.suggest_categorical("history", list(HISTORY_LENGTHS))
+    params.update(_content(trial, info))
     return params
 
 
@@ -69,7 +85,7 @@ def neumf_network(params: dict[str, Any], info: RecInfo) -> "nn.Module":
     return NeuMF(info.n_users, info.n_items, int(params["gmf_dim"]), int(params["mlp_dim"]),
                  [int(w) for w in params["tower"]], float(params["dropout"]), int(params.get("negatives", 0)),
                  rating_mean=info.rating_mean if info.task == EXPLICIT else None,
-                 history=int(params.get("history", 0)))
+                 history=int(params.get("history", 0)), **_content_args(params, info))
 
 
 def sasrec_space(trial: "optuna.Trial", info: RecInfo) -> dict[str, Any]:
@@ -96,7 +112,8 @@ MF_BPR = ModelFamily(
     search_space=mf_bpr_space,
     network=mf_bpr_network,
     accepts=is_interaction_data,
-    description="matrix factorisation with item biases, BPR pairwise loss: embedding size, negatives per positive",
+    description="matrix factorisation with item biases, BPR pairwise loss: embedding size, negatives per positive; "
+                "with item text, a content tower (none / add / dropout)",
 )
 NEUMF = ModelFamily(
     name="neumf",
@@ -104,7 +121,8 @@ NEUMF = ModelFamily(
     search_space=neumf_space,
     network=neumf_network,
     accepts=is_interaction_data,
-    description="NeuMF: GMF beside an MLP tower (sizes, depth, dropout); ranks (implicit) or rates (explicit)",
+    description="NeuMF: GMF beside an MLP tower (sizes, depth, dropout); ranks (implicit) or rates (explicit); "
+                "with item text, a content tower (none / add / dropout)",
 )
 SASREC = ModelFamily(
     name="sasrec",

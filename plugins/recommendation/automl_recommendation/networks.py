@@ -41,6 +41,45 @@ class RecentItems(nn.Module):
         return self.embedding(tokens).sum(1) / count.sqrt()
 
 
+class ContentTower(nn.Module):
+    """Items' text (a frozen pre-trained encoder's embedding of title and genres) projected into factor spaces.
+
+    Added to an item's learned factor(s), it gives an item with few interactions a factor from what it is
+    about rather than from its near-random initial values, so it still ranks (the content half of hybrid
+    recommenders). With `id_dropout`, training hides an item's learned factor from the sum at that rate, so the
+    projection must score items from their text alone, as it will for a cold item: the input dropout of
+    Volkovs, Yu & Poutanen, "DropoutNet: Addressing Cold Start in Recommender Systems", NeurIPS 2017. The
+    embeddings are a buffer (saved with the model: numbers, not the text); the LayerNorm and projection train.
+    """
+
+    def __init__(self, n_items: int, text_dim: int, dims: tuple[int, ...], id_dropout: float = 0.0) -> None:
+        super().__init__()
+        self.dims, self.id_dropout = tuple(dims), float(id_dropout)
+        self.register_buffer("item_text", torch.zeros(n_items, text_dim))
+        self.norm = nn.LayerNorm(text_dim)
+        self.proj = nn.Linear(text_dim, sum(self.dims))
+        nn.init.normal_(self.proj.weight, std=0.01)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, items: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, ...]:
+        """Each factor space's content vector of `items` (every item when None)."""
+        text = self.item_text if items is None else self.item_text[items]
+        return torch.split(self.proj(self.norm(text)), self.dims, dim=-1)
+
+    def combine(self, factors: tuple[torch.Tensor, ...], items: Optional[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        """`factors` (learned, one per factor space) plus the content vectors; in training, with `id_dropout`,
+        a random share of the items keep their content vectors only."""
+        content = self(items)
+        if self.training and self.id_dropout and items is not None:
+            keep = (torch.rand(items.shape, device=items.device) >= self.id_dropout).unsqueeze(-1)
+            factors = tuple(f * keep.to(f.dtype) for f in factors)
+        return tuple(f + c for f, c in zip(factors, content))
+
+
+#: `content` choices of the factorisation families: how an item's text joins its learned factor.
+CONTENT = {"none": None, "add": 0.0, "dropout": 0.5}  # dropout: DropoutNet's rate for item preferences
+
+
 def _expand(users_vec: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
     """A user vector per row, broadcast over the items of that row when items are [rows, n]."""
     return users_vec.unsqueeze(1) if items.dim() == 2 else users_vec
@@ -54,7 +93,8 @@ class MFBPR(nn.Module):
 
     trains_on_windows = False
 
-    def __init__(self, n_users: int, n_items: int, dim: int, negatives: int, history: int = 0) -> None:
+    def __init__(self, n_users: int, n_items: int, dim: int, negatives: int, history: int = 0,
+                 text_dim: int = 0, id_dropout: float = 0.0) -> None:
         super().__init__()
         self.negatives, self.history_length = negatives, history
         self.user = nn.Embedding(n_users, dim)
@@ -64,6 +104,12 @@ class MFBPR(nn.Module):
         nn.init.normal_(self.item.weight, std=0.1)
         nn.init.zeros_(self.item_bias.weight)
         self.recent = RecentItems(n_items, dim) if history else None
+        self.content = ContentTower(n_items, text_dim, (dim,), id_dropout) if text_dim else None
+
+    def items(self, items: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Item factors (every item's when `items` is None), with the content tower's part when there is one."""
+        factor = self.item.weight if items is None else self.item(items)
+        return self.content.combine((factor,), items)[0] if self.content is not None else factor
 
     def user_factor(self, users: torch.Tensor, tokens: Optional[torch.Tensor]) -> torch.Tensor:
         factor = self.user(users)
@@ -72,16 +118,16 @@ class MFBPR(nn.Module):
     def pair_scores(self, users: torch.Tensor, items: torch.Tensor,
                     tokens: Optional[torch.Tensor] = None) -> torch.Tensor:
         u = _expand(self.user_factor(users, tokens), items)
-        return (u * self.item(items)).sum(-1) + self.item_bias(items).squeeze(-1)
+        return (u * self.items(items)).sum(-1) + self.item_bias(items).squeeze(-1)
 
     def full_scores(self, users: torch.Tensor, tokens: Optional[torch.Tensor] = None) -> torch.Tensor:
-        return self.user_factor(users, tokens) @ self.item.weight.T + self.item_bias.weight.T
+        return self.user_factor(users, tokens) @ self.items().T + self.item_bias.weight.T
 
     def loss(self, batch: tuple[Any, ...]) -> torch.Tensor:
         users, pos, neg, tokens = batch
         u = self.user_factor(users, tokens)
-        pos_s = (u * self.item(pos)).sum(-1) + self.item_bias(pos).squeeze(-1)
-        neg_s = (u.unsqueeze(1) * self.item(neg)).sum(-1) + self.item_bias(neg).squeeze(-1)
+        pos_s = (u * self.items(pos)).sum(-1) + self.item_bias(pos).squeeze(-1)
+        neg_s = (u.unsqueeze(1) * self.items(neg)).sum(-1) + self.item_bias(neg).squeeze(-1)
         return -F.logsigmoid(pos_s.unsqueeze(1) - neg_s).mean()
 
 
@@ -98,7 +144,8 @@ class NeuMF(nn.Module):
     trains_on_windows = False
 
     def __init__(self, n_users: int, n_items: int, gmf_dim: int, mlp_dim: int, tower: list[int], dropout: float,
-                 negatives: int, rating_mean: Optional[float] = None, history: int = 0) -> None:
+                 negatives: int, rating_mean: Optional[float] = None, history: int = 0, text_dim: int = 0,
+                 id_dropout: float = 0.0) -> None:
         super().__init__()
         self.negatives, self.history_length = negatives, history
         self.gmf_user, self.gmf_item = nn.Embedding(n_users, gmf_dim), nn.Embedding(n_items, gmf_dim)
@@ -107,6 +154,7 @@ class NeuMF(nn.Module):
             nn.init.normal_(emb.weight, std=0.1)
         self.gmf_recent = RecentItems(n_items, gmf_dim) if history else None
         self.mlp_recent = RecentItems(n_items, mlp_dim) if history else None
+        self.content = ContentTower(n_items, text_dim, (gmf_dim, mlp_dim), id_dropout) if text_dim else None
         self.first_user = nn.Linear(mlp_dim, tower[0])
         self.first_item = nn.Linear(mlp_dim, tower[0], bias=False)
         layers: list[nn.Module] = []
@@ -121,6 +169,14 @@ class NeuMF(nn.Module):
             nn.init.zeros_(self.item_bias.weight)
             self.register_buffer("mean", torch.tensor(float(rating_mean)))
 
+    def _items(self, items: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(GMF item vectors, MLP item embeddings) of `items` (every item when None), with content when present."""
+        gmf = self.gmf_item.weight if items is None else self.gmf_item(items)
+        mlp = self.mlp_item.weight if items is None else self.mlp_item(items)
+        if self.content is not None:
+            gmf, mlp = self.content.combine((gmf, mlp), items)
+        return gmf, mlp
+
     def _users(self, users: torch.Tensor, tokens: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """(GMF user vector, user half of the tower's first layer)."""
         gmf, mlp = self.gmf_user(users), self.mlp_user(users)
@@ -131,8 +187,9 @@ class NeuMF(nn.Module):
     def pair_scores(self, users: torch.Tensor, items: torch.Tensor,
                     tokens: Optional[torch.Tensor] = None) -> torch.Tensor:
         gmf_u, first_u = self._users(users, tokens)
-        gmf = _expand(gmf_u, items) * self.gmf_item(items)
-        hidden = self.tower(_expand(first_u, items) + self.first_item(self.mlp_item(items)))
+        gmf_i, mlp_i = self._items(items)
+        gmf = _expand(gmf_u, items) * gmf_i
+        hidden = self.tower(_expand(first_u, items) + self.first_item(mlp_i))
         score = self.out(torch.cat([gmf, hidden], -1)).squeeze(-1)
         if self.explicit:
             score = score + self.mean + _expand(self.user_bias(users).squeeze(-1), items) \
@@ -142,14 +199,15 @@ class NeuMF(nn.Module):
     def full_scores(self, users: torch.Tensor, tokens: Optional[torch.Tensor] = None) -> torch.Tensor:
         n_items, g = self.gmf_item.num_embeddings, self.gmf_item.embedding_dim
         w_gmf, w_mlp = self.out.weight[0, :g], self.out.weight[0, g:]
-        items_first = self.first_item(self.mlp_item.weight)  # (n_items, width)
+        gmf_items, mlp_items = self._items()
+        items_first = self.first_item(mlp_items)  # (n_items, width)
         step = max(1, _CHUNK_ELEMENTS // (n_items * items_first.shape[1]))
         outs = []
         for start in range(0, len(users), step):
             u = users[start:start + step]
             gmf_u, first_u = self._users(u, tokens[start:start + step] if tokens is not None else None)
             hidden = self.tower(first_u.unsqueeze(1) + items_first)
-            score = (gmf_u * w_gmf) @ self.gmf_item.weight.T + hidden @ w_mlp + self.out.bias
+            score = (gmf_u * w_gmf) @ gmf_items.T + hidden @ w_mlp + self.out.bias
             if self.explicit:
                 score = score + self.mean + self.user_bias(u) + self.item_bias.weight.T
             outs.append(score)

@@ -5,7 +5,7 @@ Light on purpose (no torch, no pandas): the plugin module imports it when `autom
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 from automl.api import REGRESSION, DataInfo
@@ -39,6 +39,10 @@ class RecommendationOptions:
     max_seq_len: int = 100
     #: Users with fewer interactions train the models but are not evaluated (leave-last-out needs three).
     min_interactions: int = 3
+    #: Item columns of free text (movielens: [title, genres]) read by the pre-trained text encoder (`text:`)
+    #: into a content tower: an item's factor adds a projection of its text's embedding, so items with few
+    #: interactions still rank. Searched (content none / text) by the factorisation families. []: none.
+    item_text: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -53,3 +57,5 @@ class RecInfo(DataInfo):
     rating_mean: float = 0.0
     rating_min: float = 0.0
     rating_max: float = 0.0
+    #: Size of each item's text embedding (`item_text`); 0: no item text, no content tower.
+    text_dim: int = 0

@@ -10,7 +10,7 @@ predict. The saved model is `automl_recommendation.predictor.RecommenderFormat`'
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 from automl.api import ConfigError, DataSummary, DeviceData, Pipeline, Prepared, predict_in_batches
 
@@ -69,6 +69,13 @@ class RecommendationPipeline(Pipeline):
         arrays = {"user": data.user, "item": data.item, "offsets": data.offsets}
         if data.rating is not None:
             arrays["rating"] = data.rating
+        if opts.item_text:  # the content tower's input: one frozen text embedding per item
+            import dataclasses
+
+            embedded = item_text_embeddings(table.frame, data, opts.item_text, cfg)
+            if embedded is not None:  # None: no encoder installed, the tower is off (logged)
+                arrays["item_text"] = embedded
+                info = dataclasses.replace(info, text_dim=int(embedded.shape[1]))
         state = {"user_ids": data.user_ids, "item_ids": data.item_ids, "columns": data.columns, "dataset": name}
         cols = data.columns
         summary = DataSummary(
@@ -79,7 +86,8 @@ class RecommendationPipeline(Pipeline):
             split={"train": len(train), "validation": len(val), "test": len(test)},
             validation=("leave-last-out: each evaluated user's second-to-last interaction" if task == IMPLICIT
                         else "a random validation split of the ratings"),
-            extra={"users": data.n_users, "items": data.n_items},
+            extra={"users": data.n_users, "items": data.n_items,
+                   **({"item_text": list(opts.item_text)} if opts.item_text else {})},
         )
         return Prepared(info=info, arrays=arrays, train=train, val=val, test=test, state=state,
                         fingerprint=fingerprint(task, data, train, val, test), summary=summary)
@@ -100,6 +108,28 @@ class RecommendationPipeline(Pipeline):
         from automl_recommendation.predictor import RecommenderFormat
 
         return RecommenderFormat()
+
+
+def item_text_embeddings(frame: Any, data: Any, columns: list[str], cfg: "RunConfig") -> "Optional[np.ndarray]":
+    """One text per item (its `columns` joined, e.g. "Toy Story (1995) | Adventure|Animation|Children"), embedded
+    by the host's pre-trained text encoder (frozen, mean pooling), in the items' index order; None (and one log
+    line) when no encoder is installed."""
+    from automl.api import embed_texts
+
+    item = data.columns.item
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        shown = ", ".join(map(str, frame.columns[:30]))
+        raise ConfigError(f"domain.options.item_text names {missing[0]!r}, which is not a column of {data.name!r} "
+                          f"(columns: {shown})")
+    first = frame.drop_duplicates(item).set_index(item)[list(columns)]
+    texts = [" | ".join(str(v) for v in first.loc[i].tolist() if v == v and v is not None) if i in first.index
+             else "" for i in data.item_ids]
+    embedded = embed_texts(texts, cfg, purpose="the content tower (domain.options.item_text)", optional=True)
+    if embedded is not None:
+        log.info("content tower: item text from %s for %d items, searched as content none / add / dropout",
+                 ", ".join(columns), len(texts))
+    return embedded
 
 
 class InteractionData(DeviceData):
@@ -137,6 +167,15 @@ class InteractionData(DeviceData):
 
     def loss(self, net: "torch.nn.Module", batch: tuple, hp: dict[str, Any]) -> "torch.Tensor":
         return net.loss(batch)
+
+    def fit_inputs(self, model: Any, rows: "torch.Tensor", member: int = 0) -> None:
+        """A content tower's item text embeddings, copied into the model before it trains."""
+        content = getattr(model, "content", None)
+        if content is not None and "item_text" in self.prepared.arrays:
+            import torch
+
+            with torch.no_grad():
+                content.item_text.copy_(torch.as_tensor(self.prepared.arrays["item_text"]))
 
     def predict(self, model: Any, rows: "torch.Tensor", batch_size: int) -> "np.ndarray":
         """Implicit: a score for every item per row (seen items masked). Explicit: the rating of each row."""

@@ -68,3 +68,11 @@ def automl_register_metrics():
 @hookimpl
 def automl_config_dirs() -> list[str]:
     return ["pkg://automl_recommendation.conf"]
+
+
+@hookimpl
+def automl_report_sections(run: Any) -> list[Any]:
+    """The domain's own sections of report.html (automl_recommendation/report.py)."""
+    from automl_recommendation.report import sections
+
+    return sections(run)

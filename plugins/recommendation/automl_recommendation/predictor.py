@@ -20,7 +20,7 @@ import logging
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from automl.api import DataError, PredictorFormat, PredictorMeta
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     import torch
 
-    from automl.api import DataInfo, FamilyLookup, Prepared
+    from automl.api import FamilyLookup, Prepared
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,9 @@ def _plain(values: Iterable[Any]) -> list[Any]:
 
 class RecommenderFormat(PredictorFormat):
     """Saves the recommender as JSON and safetensors (SASRec: a `transformers` folder); rebuilds it by name."""
+
+    declines_averaging = ("a recommender's scores are on each model's own scale (BPR margins, sampled-softmax "
+                          "logits), so scores of several models do not average: the final model is the best trial")
 
     def save(self, directory: Path, prepared: "Prepared", meta: PredictorMeta,
              state_dict: dict[str, "torch.Tensor"]) -> None:
@@ -107,12 +110,6 @@ class RecommenderFormat(PredictorFormat):
             model.load_state_dict(load_file(str(directory / WEIGHTS)))
         ids = json.loads((directory / IDS).read_text())
         return Recommender(meta, model, ids["users"], ids["items"], load_file(str(directory / HISTORY)))
-
-    def combine(self, models: list["torch.nn.Module"], weights: list[float],
-                info: "DataInfo") -> Optional["torch.nn.Module"]:
-        """A recommender is one network: averaging several would need their scores on one scale."""
-        return None
-
 
 class Recommender:
     """A trained recommender and the interaction history it ranks against."""
