@@ -8,6 +8,7 @@ turns the result into these dataclasses (unknown keys and wrong types become a o
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any, Optional
 
 from automl.errors import ConfigError
@@ -148,6 +149,16 @@ class RunConfig:
     debug: bool = False
     #: Write report.html at the end of the run (`automl report RUN_DIR` writes it any time later).
     report: bool = True
+
+    @classmethod
+    def of_run(cls, run_dir: Path) -> "RunConfig":
+        """The config a finished run recorded in `RUN_DIR/.hydra/config.yaml`. Its `run_dir` is the folder it is
+        in: Hydra records the default (`runs/${now:...}`) unresolved, and only Hydra resolves `now`."""
+        from omegaconf import OmegaConf
+
+        recorded = OmegaConf.load(Path(run_dir) / ".hydra" / "config.yaml")
+        recorded.run_dir = str(run_dir)
+        return cls.from_container(recorded)
 
     @classmethod
     def from_container(cls, container: Any) -> "RunConfig":

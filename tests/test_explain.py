@@ -153,3 +153,27 @@ def test_predict_command_writes_each_rows_largest_contributions(runs, penguins, 
                                          "contribution_2"]
     assert len(scored) == 6 and set(scored["reason_1"]) <= set(FEATURES)
     assert "contributions explain P(sex = " in proc.stderr and "baseline" in proc.stderr
+
+
+def test_a_date_column_is_explained_through_its_calendar_features(tmp_path):
+    """A model with a date column (the tweets' `created_at`, text left out): the date gets one contribution,
+    its calendar features summed, and the contributions still add up (the baseline's date is missing, so each
+    calendar feature sits at its training median)."""
+    import automl
+    from automl import AutoML
+    from automl.builtin import load_campaign_tweets
+    from automl.host import PluginHost
+
+    tweets = load_campaign_tweets()[["source", "created_at", "retweet_count", "favorite_count"]]
+    run_dir = tmp_path / "D"
+    AutoML(domain="tabular", host=PluginHost(entry_points=False),
+           overrides=[*TINY, "search.families=[mlp]", "report=false", f"run_dir={run_dir}"]).fit(
+        data=tweets.iloc[:1500], target="source")
+    predictor = automl.load(run_dir)
+    assert predictor.preprocessor.dates == ["created_at"]
+    rows = tweets.iloc[2000:2016].drop(columns=["source"])
+    explanation = predictor.explain(rows)
+    assert sorted(explanation.contributions.columns) == ["created_at", "favorite_count", "retweet_count"]
+    assert explanation.contributions["created_at"].abs().max() > 0
+    score = predictor.predict_proba(rows)[predictor.positive_class].to_numpy()
+    assert _gap(explanation, score) < COMPLETE

@@ -62,14 +62,12 @@ def underivable(run_dir: Path) -> Optional[str]:
 
 
 def _test_rows(run_dir: Path) -> CheckRows:
-    from omegaconf import OmegaConf
-
     from automl.config import RunConfig
     from automl.data.checks import check_table
     from automl.host import PluginHost
     from automl.plan import resolve, resolve_source
 
-    cfg = RunConfig.from_container(OmegaConf.load(run_dir / CONFIG))
+    cfg = RunConfig.of_run(run_dir)
     host = PluginHost.installed()
     resolution = resolve(cfg, host)
     try:

@@ -133,13 +133,11 @@ class RunView:
             return self._config
 
         def read() -> "RunConfig":
-            from omegaconf import OmegaConf
-
             from automl.config import RunConfig
 
             if not self.path(CONFIG).exists():
                 raise FileNotFoundError(f"{CONFIG} is missing: runs from the Python SDK do not write it")
-            return RunConfig.from_container(OmegaConf.load(self.path(CONFIG)))
+            return RunConfig.of_run(self.run_dir)
 
         return self._once("config", read)
 

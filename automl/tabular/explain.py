@@ -156,7 +156,8 @@ def explain(predictor: Any, rows: "pd.DataFrame", *, output: str = "probability"
               f"path from the baseline, {METHOD} quadrature ({n_steps or STEPS} points"
               + (")" if n_steps else f"; segments whose gap is too large cut in two, {CUT_STEPS} points each, until "
                                      f"each row's gap is below {tolerance:g}: {used} rounds)")
-              + "; numeric columns through their scaled value and missing indicator, categorical columns through "
+              + "; numeric columns through their scaled value and missing indicator, dates through their calendar "
+                "features, categorical columns through "
                 "their embeddings")
     return Explanation(
         contributions=pd.DataFrame(contributions, index=rows.index, columns=_columns(predictor)),
@@ -463,18 +464,20 @@ class _Path:
 def _columns(predictor: Any) -> list[str]:
     """The model's feature columns in the data's order (numeric and categorical as the preprocessor has them)."""
     pre = predictor.preprocessor
-    known = pre.numeric + pre.categorical
+    known = pre.numeric + pre.dates + pre.categorical
     ordered = [c for c in (predictor.meta.data.get("columns") or {}) if c in known]
     return ordered + [c for c in known if c not in ordered]
 
 
 def _baseline_frame(pre: Any) -> "pd.DataFrame":
-    """The baseline as a raw row: medians for numeric columns, missing for categorical ones (code 0)."""
+    """The baseline as a raw row: medians for numeric columns, missing for categorical ones (code 0) and for
+    dates (each calendar feature imputed with its training median)."""
     import numpy as np
     import pandas as pd
 
     medians = pre.state.get("medians", [])
     values: dict[str, list[Any]] = {c: [float(m)] for c, m in zip(pre.numeric, medians)}
+    values.update({c: [pd.NaT] for c in pre.dates})
     values.update({c: [np.nan] for c in pre.categorical})
     return pd.DataFrame(values)
 
@@ -485,14 +488,16 @@ def _per_column(attributions: list["np.ndarray"], code_columns: list["np.ndarray
     contribution per original column."""
     import numpy as np
 
-    numeric, categorical = list(state.get("numeric", [])), list(state.get("categorical", []))
+    categorical = list(state.get("categorical", []))
+    # x_num's values: the numeric columns, then each date column's calendar features, which add up to the date
+    owners = list(state.get("numeric", [])) + [d["column"] for d in state.get("dates", []) for _ in d["parts"]]
     num = attributions[0]
     out = np.zeros((num.shape[0], len(columns)))
     where = {c: i for i, c in enumerate(columns)}
-    for i, col in enumerate(numeric):
+    for i, col in enumerate(owners):
         out[:, where[col]] += num[:, i]
     for k, i in enumerate(state.get("indicators", [])):  # the missing indicators follow the scaled values
-        out[:, where[numeric[i]]] += num[:, len(numeric) + k]
+        out[:, where[owners[i]]] += num[:, len(owners) + k]
     for j, col in enumerate(categorical):
         for labels, attr in zip(code_columns, attributions[1:]):
             mine = labels == j
