@@ -228,7 +228,9 @@ def _families(cfg: "RunConfig", host: "PluginHost", domain: "DomainSpec", info: 
         allowed = [f for f in allowed if f.name in cfg.search.families]
     declined = [f.name for f in allowed if f.accepts is not None and not f.accepts(info)]
     if declined:
-        log.info("left out of this search (they decline data of this shape): %s", ", ".join(declined))
+        # said once and only when asked for: a family for other data (text_fusion on a table without text) is noise
+        level = logging.INFO if set(declined) & set(cfg.search.families or ()) else logging.DEBUG
+        log.log(level, "left out of this search (they decline data of this shape): %s", ", ".join(declined))
         allowed = [f for f in allowed if f.name not in declined]
     if not allowed:
         raise ConfigError(f"no model family can serve {task} tasks in domain {domain.name!r} on this data: install "
