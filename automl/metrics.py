@@ -49,14 +49,19 @@ def pr_auc(y: "np.ndarray", p: "np.ndarray") -> float:
 
 
 def log_loss(y: "np.ndarray", p: "np.ndarray") -> float:
+    """Mean negative log-likelihood, probabilities clipped as scikit-learn clips them (to float64's eps). In numpy:
+    the early-stopping judge and ensemble selection call it hundreds of times a run, and sklearn's input
+    validation costs ~5 ms a call (tests/test_search.py checks it against sklearn's)."""
     import numpy as np
-    from sklearn.metrics import log_loss as sk_log_loss
 
+    y = np.asarray(y).astype(np.int64).ravel()
     p = np.asarray(p, dtype=np.float64)
-    if p.ndim == 2:
-        # float32 softmax rows sum to 1 only within float32 precision; sklearn checks at float64's and warns.
-        p = p / p.sum(axis=1, keepdims=True)
-    return sk_log_loss(y, p, labels=list(range(p.shape[1])) if p.ndim == 2 else [0, 1])
+    if p.ndim == 1:
+        p = np.stack([1.0 - p, p], axis=1)
+    # float32 softmax rows sum to 1 only within float32 precision
+    p = p / p.sum(axis=1, keepdims=True)
+    eps = np.finfo(np.float64).eps
+    return float(-np.log(np.clip(p[np.arange(len(y)), y], eps, 1.0)).mean())
 
 
 def brier(y: "np.ndarray", p: "np.ndarray") -> float:

@@ -305,3 +305,21 @@ def test_a_new_study_tries_the_published_defaults_first(tmp_path, credit_frame):
     for number, defaults in enumerate(mlp_portfolio(info)[:2]):
         for key, value in defaults.items():
             assert board.loc[number, f"param.{key}"] == value, (number, key)
+
+
+def test_log_loss_matches_scikit_learn():
+    import numpy as np
+    from sklearn.metrics import log_loss as sk_log_loss
+
+    from automl.metrics import log_loss
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 500)
+    p = rng.random(500)
+    p[:3] = [0.0, 1.0, 1e-20]
+    assert abs(log_loss(y, p) - sk_log_loss(y, p, labels=[0, 1])) < 1e-9
+    y3 = rng.integers(0, 3, 500)
+    p3 = rng.random((500, 3)).astype(np.float32)
+    p3 /= p3.sum(axis=1, keepdims=True)
+    p64 = p3.astype(np.float64)
+    assert abs(log_loss(y3, p3) - sk_log_loss(y3, p64 / p64.sum(1, keepdims=True), labels=[0, 1, 2])) < 1e-6
