@@ -29,15 +29,15 @@ benchmarks/results/privacy.md (the section for BENCHMARKS.md).
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import math
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from machine import describe  # benchmarks/machine.py: this script's folder is first on sys.path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -49,18 +49,7 @@ FPR = 0.01
 
 
 def machine() -> dict[str, Any]:
-    cpu = ""
-    if Path("/proc/cpuinfo").exists():
-        cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                    if ln.startswith("model name")), "")
-    versions = {}
-    for dist in LIBRARIES:
-        try:
-            versions[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            versions[dist] = None
-    return {"cpu": cpu or platform.processor(), "cores": os.cpu_count(), "python": platform.python_version(),
-            "platform": platform.platform(), "versions": versions}
+    return describe(LIBRARIES)
 
 
 def prepare() -> Any:

@@ -36,6 +36,8 @@ SECTIONS = [
      "real `automl` command; about 15 minutes on 2 cores, longer when the machine is shared)."),
     ("privacy", None, "`.venv/bin/python benchmarks/privacy.py` (DP-SGD at epsilon 1, 3, 8 and without privacy, "
      "a loss-threshold membership-inference attack; about 4 minutes on 2 cores)."),
+    ("text", None, "`.venv/bin/python benchmarks/text.py` (two text datasets, with and without the text, frozen and "
+     "fine-tuned, against TF-IDF and embedding baselines; about 11 minutes on 2 cores)."),
 ]
 
 

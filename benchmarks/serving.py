@@ -21,10 +21,8 @@ figure, the machine, the versions) and benchmarks/results/serving.md (the sectio
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -32,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
+
+from machine import describe  # benchmarks/machine.py: this script's folder is first on sys.path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -41,18 +41,7 @@ LIBRARIES = ("vertical-automl", "torch", "onnx", "onnxruntime", "onnxscript", "f
 
 
 def machine() -> dict[str, Any]:
-    cpu = ""
-    if Path("/proc/cpuinfo").exists():
-        cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                    if ln.startswith("model name")), "")
-    versions = {}
-    for dist in LIBRARIES:
-        try:
-            versions[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            versions[dist] = None
-    return {"cpu": cpu or platform.processor(), "cores": os.cpu_count(), "python": platform.python_version(),
-            "platform": platform.platform(), "versions": versions}
+    return describe(LIBRARIES)
 
 
 def timed(fn: Callable[[], Any], calls: int, budget_s: float) -> dict[str, float]:

@@ -54,6 +54,9 @@ REFERENCE = HERE / "reference" / "handwritten_search.py"
 
 # -- machine -----------------------------------------------------------------------------------------------
 
+#: Every automl command here times the search and its model, not report.html (a few seconds of plots after it).
+NO_REPORT = "report=false"
+
 def machine() -> dict:
     cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
                 if ln.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
@@ -138,7 +141,7 @@ def study_figures(run_dir: Path) -> dict:
 def compare(csv: Path, trials: int, epochs: int, repeats: int, work: Path) -> dict:
     automl = str(BIN / "automl")
     base = [automl, "domain=tabular", f"data.path={csv}", "data.target=Status", f"search.n_trials={trials}",
-            f"trainer.max_epochs={epochs}"]
+            f"trainer.max_epochs={epochs}", NO_REPORT]
     ours = {
         "automl: Lightning engine, 1 process": [*base, "trainer.engine=lightning", "search.n_workers=0"],
         "automl: fast engine, 1 process": [*base, "search.n_workers=0"],
@@ -252,7 +255,7 @@ def quality(data: dict[str, dict], budget: float, work: Path) -> dict:
         run_dir = work / f"quality_{name}"
         wall, _ = run([automl, "domain=tabular", f"data.path={d['path']}", f"data.target={d['target']}",
                        f"data.positive_class={d['positive']}", "search.n_trials=null", f"search.timeout={budget}",
-                       f"run_dir={run_dir}"], work)
+                       NO_REPORT, f"run_dir={run_dir}"], work)
         metrics = json.loads((run_dir / "metrics.json").read_text())["test"]
         ours = {"test_roc_auc": metrics["roc_auc"], "wall_s": wall,
                 "trials": sum(1 for _ in open(run_dir / "leaderboard.csv")) - 1}
@@ -269,7 +272,7 @@ def search_scale(csv: Path, trials: int, epochs: int, repeats: int, work: Path) 
     """Ours (batch auto and batch 1) against the reference on the same data, trials and epochs, alternating."""
     automl = str(BIN / "automl")
     base = [automl, "domain=tabular", f"data.path={csv}", "data.target=default", "data.positive_class=Yes",
-            "search.families=[mlp]", f"search.n_trials={trials}", f"trainer.max_epochs={epochs}"]
+            "search.families=[mlp]", f"search.n_trials={trials}", f"trainer.max_epochs={epochs}", NO_REPORT]
     systems = {"hand-written reference": None, "automl, search.batch=auto": [*base, "search.batch=auto"],
                "automl, search.batch=1": [*base, "search.batch=1"]}
     runs: dict[str, list[dict]] = {name: [] for name in systems}
@@ -323,7 +326,7 @@ def memory(csv: Path, trials: int, epochs: int, work: Path) -> dict:
     run_dir = work / "memory"
     cmd = [str(BIN / "automl"), "domain=tabular", f"data.path={csv}", "data.target=default",
            "data.positive_class=Yes", "search.families=[mlp]", f"search.n_trials={trials}",
-           f"trainer.max_epochs={epochs}", "search.batch=auto", f"run_dir={run_dir}"]
+           f"trainer.max_epochs={epochs}", "search.batch=auto", NO_REPORT, f"run_dir={run_dir}"]
     samples: list[tuple[float, int]] = []
     start = time.time()
     proc = subprocess.Popen(cmd, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -358,7 +361,7 @@ def cross_validation_cost(csv: Path, trials: int, epochs: int, work: Path) -> di
         wall, _ = run([str(BIN / "automl"), "domain=tabular", f"data.path={csv}", "data.target=Status",
                        "search.families=[mlp]", f"search.n_trials={trials}", f"trainer.max_epochs={epochs}",
                        "trainer.patience=100", "search.batch=1", "search.n_workers=0", "search.pruner=none",
-                       f"search.cv.below_rows={below}", "search.cv.folds=5", f"run_dir={run_dir}"], work)
+                       f"search.cv.below_rows={below}", "search.cv.folds=5", NO_REPORT, f"run_dir={run_dir}"], work)
         figures = study_figures(run_dir)
         out[label] = {"wall_s": wall, "seconds_per_trial": figures["search_s"] / figures["trials"], **figures}
         print(f"  {label}: {out[label]['seconds_per_trial']:.2f} s per trial", flush=True)
