@@ -25,20 +25,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
+from automl.integrity import sha256
+
 if TYPE_CHECKING:  # pragma: no cover
     from automl.host import PluginHost
 
 
 CARD_MD, CARD_JSON = "model_card.md", "model_card.json"
 PREDICTOR_DIR = "predictor"
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def weights_files(predictor_dir: Path) -> list[Path]:
@@ -58,7 +52,7 @@ def predictor_digest(predictor_dir: Path) -> Optional[str]:
     h = hashlib.sha256()
     for path in sorted(p for p in predictor_dir.rglob("*") if p.is_file()):
         h.update(str(path.relative_to(predictor_dir)).encode())
-        h.update(file_sha256(path).encode())
+        h.update(sha256(path).encode())
     return h.hexdigest()
 
 
@@ -117,7 +111,7 @@ def card_data(run_dir: Path, host: Optional["PluginHost"] = None) -> dict[str, A
         "privacy": metrics.get("privacy"),
         "details": {k: v for k, v in details.items() if k not in ("decision", "operating_point", "fairness")},
         "versions": run.get("versions", {}),
-        "weights": {str(p.relative_to(predictor_dir)): file_sha256(p) for p in weights_files(predictor_dir)},
+        "weights": {str(p.relative_to(predictor_dir)): sha256(p) for p in weights_files(predictor_dir)},
         "exports": {fmt: {k: e.get(k) for k in ("file", "sha256", "exporter", "parity", "quantized")}
                     for fmt, e in export.items()},
         "wall_s": run.get("wall_s"),

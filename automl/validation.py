@@ -279,16 +279,23 @@ def check_rows(rows: "pd.DataFrame", schema: InputSchema, policy: str = STRICT) 
             arrays[col] = values
         else:  # as given: datetime64 stays datetime64 (time zone included) for the preprocessor
             arrays[col] = raw.array.copy()
-    for col in schema.categorical:
+    def as_text(col: str) -> Optional[tuple["np.ndarray", "np.ndarray"]]:
+        """The column's values as text (415 -> "415"; missing stays missing), as the preprocessor and the text
+        encoder read them, and where they are missing; None (and an issue) when the rows lack the column."""
         if col not in rows.columns:
             issues.append(Issue(col, _MISSING_COLUMN, everywhere))
             arrays[col] = np.full(n, np.nan, dtype=object)
-            continue
+            return None
         raw = rows[col].to_numpy(dtype=object)
         missing = pd.isna(raw)
-        # The preprocessor's own reading: any value as its text (415 -> "415"), a missing value stays missing.
         text = raw.astype(str).astype(object)
         text[missing] = np.nan
+        return text, missing
+
+    for col in schema.categorical:
+        if (read := as_text(col)) is None:
+            continue
+        text, missing = read
         known = frozenset(schema.categories.get(col, ()))
         unseen = np.fromiter((not m and t not in known for t, m in zip(text, missing)), dtype=bool, count=n)
         if unseen.any():
@@ -296,15 +303,8 @@ def check_rows(rows: "pd.DataFrame", schema: InputSchema, policy: str = STRICT) 
             issues.append(Issue(col, _UNSEEN, tuple(int(i) for i in where), example=text[where[0]], fatal=False))
         arrays[col] = text
     for col in schema.text:
-        if col not in rows.columns:
-            issues.append(Issue(col, _MISSING_COLUMN, everywhere))
-            arrays[col] = np.full(n, np.nan, dtype=object)
-            continue
-        raw = rows[col].to_numpy(dtype=object)
-        missing = pd.isna(raw)
-        text = raw.astype(str).astype(object)  # the encoder reads any value as its text; missing stays missing
-        text[missing] = np.nan
-        arrays[col] = text
+        if (read := as_text(col)) is not None:
+            arrays[col] = read[0]
     used = {*schema.numeric, *schema.categorical, *schema.dates, *schema.text}
     ignored = [str(c) for c in rows.columns if c not in used]
     issues.sort(key=lambda i: i.problem != _MISSING_COLUMN)  # a missing column first: it explains the most

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from automl.card import predictor_digest
 from automl.errors import AutoMLError
 from automl.export.signature import Signature
+from automl.integrity import sha256
 from automl.tasks import REGRESSION
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -108,7 +109,7 @@ def export_run(run_dir: str | Path, fmt: str, out: Optional[str | Path] = None, 
                           f"(limit {TOLERANCE:g}), so it was removed: score with automl.load(run_dir) and report "
                           "this predictor's family")
     record = {
-        "file": path.name, "bytes": path.stat().st_size, "sha256": _sha256(path), **details,
+        "file": path.name, "bytes": path.stat().st_size, "sha256": sha256(path), **details,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "export_s": round(export_s, 2),
         "predictor": {"run_dir": str(run_dir), "digest": predictor_digest(run_dir / "predictor")},
         "parity": {"rows": len(rows.frame), "source": rows.source, "max_abs_diff": diff, "tolerance": TOLERANCE,
@@ -212,12 +213,6 @@ def find_onnx_export(run_dir: Path) -> tuple[Optional[tuple[Path, Signature]], s
     if record.get("predictor", {}).get("digest") != predictor_digest(Path(run_dir) / "predictor"):
         return None, f"the ONNX export in {directory} was made from another predictor (export the run again)"
     return (directory / record["file"], Signature.read(directory)), f"ONNX export {directory / record['file']}"
-
-
-def _sha256(path: Path) -> str:
-    from automl.card import file_sha256
-
-    return file_sha256(path)
 
 
 def _version(dist: str) -> Optional[str]:
