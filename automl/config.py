@@ -79,8 +79,9 @@ class SearchConfig:
     families: Optional[list[str]] = None
     #: Worker processes sharing the study; null = one per CPU core (CPU) or per GPU slot; 0 = in-process.
     n_workers: Optional[int] = None
-    #: Trials a search process asks for at once; those whose networks stack train as one model. auto: 8 on a
-    #: CPU, 32 on a GPU; 1: one trial at a time.
+    #: Trials a search process asks for at once: one architecture under several training settings, trained as one
+    #: stacked model. auto: up to 8 on a CPU (fewer for wide networks, whose cost is arithmetic either way), 32
+    #: on a GPU; N: N; 1: one trial at a time.
     batch: str = "auto"
     cv: CVConfig = field(default_factory=CVConfig)
     ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)

@@ -119,6 +119,11 @@ class ModelFamily:
     #: `stack([params], info)`.
     stack: Callable[[list[dict], DataInfo], "nn.Module"] | None = None
     stack_key: Callable[[dict], Hashable] | None = None
+    #: Optional, with `stack=`: the architecture parameters (un-namespaced: `depth`, `width`) that the trials of
+    #: one round share, so that they stack without padding: the round's first trial samples them, the others
+    #: take its values and sample the rest (learning rate, weight decay, dropout, input transform...). At least
+    #: the ones `stack_key` reads; `()` lets each trial sample its own and stack only when they happen to match.
+    round_shares: tuple[str, ...] = ()
     #: Optional `portfolio(info) -> [params, ...]`: known-good configurations (a paper's defaults) that a new
     #: study tries first, as full parameter dicts as the search stores them (`mlp.depth`, `lr`, ...).
     portfolio: Callable[[DataInfo], list[dict]] | None = None
@@ -132,6 +137,8 @@ class ModelFamily:
             raise TypeError(f"model family {self.name!r}: search_space must be callable")
         if (self.stack is None) != (self.stack_key is None) or (self.stack is not None and self.network is None):
             raise ValueError(f"model family {self.name!r}: stack= and stack_key= go together, with network=")
+        if self.round_shares and self.stack is None:
+            raise ValueError(f"model family {self.name!r}: round_shares= needs stack= (only stacked trials share)")
 
     def create(self, params: dict, info: DataInfo) -> Any:
         """The model for `params`, untrained: the plain network, or the family's own module."""

@@ -156,3 +156,61 @@ def test_a_stopped_member_stops_updating_while_the_others_go_on(churn):
     assert all(torch.allclose(stopped[k], v, atol=1e-6) for k, v in alone.state_dict().items())
     load_member_state(stack, 0, alone.state_dict())  # and a member's state can be written back in place
     assert all(torch.equal(member_state(stack, 0)[k], v) for k, v in alone.state_dict().items())
+
+
+def test_the_members_left_after_one_stops_train_as_they_would_alone(churn):
+    """A pruned member leaves the stack (the others go on in a stack cut down to them, moments and all): the
+    survivors end exactly where they would alone, and the pruned one keeps its best epoch's weights."""
+    data, device_data = churn
+    p = data.prepared
+    members = [Member({"lr": lr, "weight_decay": wd, "batch_size": 256}, torch.as_tensor(p.train),
+                      torch.as_tensor(p.val), device_data.targets(p.val), seed=s)
+               for lr, wd, s in [(1e-3, 1e-4, 1), (3e-3, 0.0, 2), (2e-3, 1e-2, 3), (1e-3, 0.0, 4)]]
+    cfg = TrainerConfig(max_epochs=3, patience=5)
+    stack = _stack(p.info, PARAMS + PARAMS[:1])
+    singles = []
+    for m, params in enumerate(PARAMS + PARAMS[:1]):
+        single = _stack(p.info, [params])
+        single.load_state_dict(member_state(stack, m))
+        singles.append(single)
+
+    def report(epoch: int, values: list) -> set[int]:
+        assert (values[1] is None) == (epoch > 0) and (values[3] is None) == (epoch > 1)  # left: not reported
+        return {1} if epoch == 0 else {3} if epoch == 1 else set()  # the stack is cut twice
+
+    together = fit_stacked(StackedFit(stack, device_data, members, cfg, data.plan.objective, data.plan.stopper,
+                                      report=report))
+    assert type(together[1]).__name__ == type(together[3]).__name__ == "Pruned"
+    for m in (0, 2):
+        alone = fit_stacked(StackedFit(singles[m], device_data, [members[m]], cfg, data.plan.objective,
+                                       data.plan.stopper))[0]
+        assert together[m].epochs == alone.epochs == 3 and together[m].value == pytest.approx(alone.value, abs=1e-5)
+        assert max(float((together[m].state_dict[k] - alone.state_dict[k]).abs().max()) for k in alone.state_dict) < 1e-4
+    first = fit_stacked(StackedFit(singles[1], device_data, [members[1]], TrainerConfig(max_epochs=1, patience=5),
+                                   data.plan.objective, data.plan.stopper))[0]
+    assert all(torch.allclose(member_state(stack, 1)[k], v, atol=1e-5) for k, v in first.state_dict.items())
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_each_member_steps_as_torchs_adamw_with_its_own_rate_and_decay(fused):
+    """Both update paths (torch's fused kernel per member, and tensor operations) are torch.optim.AdamW per
+    member; a member without rows in a step is left as it was."""
+    from automl.training.vectorised import _AdamW
+
+    torch.manual_seed(0)
+    lrs, decays = [1e-3, 3e-3, 1e-2], [1e-4, 0.0, 1e-2]
+    stacked = torch.nn.Parameter(torch.randn(3, 500))
+    alone = [torch.nn.Parameter(stacked.detach()[m].clone()) for m in range(3)]
+    ours = _AdamW([stacked], lrs, decays, torch.device("cpu"), fused=fused)
+    torchs = [torch.optim.AdamW([a], lr=lr, weight_decay=wd) for a, lr, wd in zip(alone, lrs, decays)]
+    for step in range(6):
+        grad = torch.randn(3, 500)
+        stepping = torch.tensor([True, step % 2 == 0, True])
+        stacked.grad = grad.clone()
+        ours.step(stepping)
+        for m in range(3):
+            if stepping[m]:
+                alone[m].grad = grad[m].clone()
+                torchs[m].step()
+    for m in range(3):
+        assert torch.allclose(stacked.detach()[m], alone[m].detach(), atol=1e-6)

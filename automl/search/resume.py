@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import socket
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
 
 from automl.records import TrialRecord
 
@@ -156,20 +156,34 @@ def portfolio(families: list["ModelFamily"], info: Any, n_trials: Optional[int])
     return [q for q in queue if q][: n_trials or len(queue)]
 
 
-def ask(study: "optuna.Study", key: str, n: int) -> list["optuna.Trial"]:
-    """Ask for `n` trials of run `key`: its interrupted trials again first, then its queued configurations,
-    then the sampler's. Call under the `StudyLock`."""
+def ask(study: "optuna.Study", key: str, n: int,
+        lead: Optional[Callable[["optuna.Trial"], Optional[tuple[dict[str, Any], int]]]] = None
+        ) -> list["optuna.Trial"]:
+    """Ask for up to `n` trials of run `key`: its interrupted trials again first, then its queued
+    configurations, then the sampler's. With `lead`, the first of the sampler's trials leads the round:
+    `lead(trial)` samples it and returns the parameters the round's other sampled trials take from it (they are
+    enqueued with those fixed, so the sampler draws only the rest) and how many trials it leads, itself included
+    (a wide network leads fewer). Call under the `StudyLock`."""
     run = StudyRun.of(study, key)
-    asked = []
-    for _ in range(n):
+    asked: list["optuna.Trial"] = []
+    shared: Optional[dict[str, Any]] = None
+    while len(asked) < n:
+        sampled = False
         if run is not None and run.reruns:
             rerun = run.reruns.pop(0)
             study.enqueue_trial(rerun["params"], user_attrs={"rerun_of": rerun["of"]})
         elif run is not None and run.queue:
             study.enqueue_trial(run.queue.pop(0))
+        else:
+            sampled = True
+            if shared:
+                study.enqueue_trial(shared)
         trial = study.ask()
         TrialRecord.note(trial, process=process_name(), run=key)
         asked.append(trial)
+        if sampled and lead is not None and shared is None:
+            shared, size = lead(trial) or ({}, n)
+            n = min(n, len(asked) - 1 + max(1, size))
     if run is not None and asked:
         run.save(study)
     return asked

@@ -3,8 +3,11 @@
 A search process asks the study for several trials at once (Optuna's ask-and-tell; TPE samples them with a
 constant liar, so concurrent asks are not copies of each other). Each trial picks a model family (itself a
 searched parameter, so every architecture competes in one study), samples its architecture (namespaced:
-`mlp.depth`) and the training hyperparameters (shared: `lr`). Trials of a stackable family whose structure
-matches (`ModelFamily.stack_key`, the batch size) become the members of one stacked model and train together
+`mlp.depth`) and the training hyperparameters (shared: `lr`). The round's first sampled trial leads it: the
+others take its family and the architecture its family shares (`ModelFamily.round_shares`: depth, width,
+embedding) and sample the rest, so a round is one architecture under several training settings, as HFTA
+tunes (Wang et al., MLSys 2021). Trials of a stackable family whose structure matches
+(`ModelFamily.stack_key`, the batch size) become the members of one stacked model and train together
 (`automl.training.vectorised`); so do the k fold models of a cross-validated trial. Every other trial trains
 alone with the configured engine. Each trial stays an Optuna trial with its own parameters, value, state and
 record: the leaderboard cannot tell a batched trial from a single one.
@@ -67,15 +70,20 @@ class Budget:
     have dead processes' trials failed and queued again (`automl.search.resume.requeue_stale`)."""
 
     def __init__(self, key: str, target: Optional[int], deadline: Optional[float], lock: "StudyLock",
-                 stop: Optional["StopRequest"] = None) -> None:
+                 stop: Optional["StopRequest"] = None, processes: int = 1) -> None:
         from automl.stopping import StopRequest
 
         self.key, self.target, self.deadline, self.lock = key, target, deadline, lock
+        self.processes = max(1, processes)  # the run's search processes, which share the trials left
         self.stop = stop if stop is not None else StopRequest()
         self.heartbeat: Optional["Heartbeat"] = None
 
-    def ask(self, study: "optuna.Study", wanted: int) -> list["optuna.Trial"]:
-        """Up to `wanted` new trials; none once the total, the deadline or a stop request says so."""
+    def ask(self, study: "optuna.Study", wanted: int,
+            lead: Optional[Callable[["optuna.Trial"], Optional[tuple[dict[str, Any], int]]]] = None
+            ) -> list["optuna.Trial"]:
+        """Up to `wanted` new trials; none once the total, the deadline or a stop request says so. `lead`: as
+        `automl.search.resume.ask` (the round's first sampled trial sets the architecture the others share, and
+        how many they are)."""
         from automl.search.resume import ask, counted, fail_stale
 
         if self.stop or (self.deadline is not None and time.time() >= self.deadline):
@@ -86,9 +94,10 @@ class Budget:
             self.heartbeat = Heartbeat(study)
         with self.lock:
             fail_stale(study)  # database storages: a dead process's trials, with the reason; a no-op otherwise
-            n = wanted if self.target is None else \
-                max(0, min(wanted, self.target - counted(study.get_trials(deepcopy=False), self.key)))
-            asked = ask(study, self.key, n)
+            left = None if self.target is None else self.target - counted(study.get_trials(deepcopy=False), self.key)
+            # the last trials are shared out between the processes, so that none ends long after the others
+            n = wanted if left is None else max(0, min(wanted, left, math.ceil(left / self.processes)))
+            asked = ask(study, self.key, n, lead)
         for trial in asked:
             self.heartbeat.add(trial._trial_id)
         return asked
@@ -116,7 +125,7 @@ def run_trials(ctx: "SearchContext", study: "optuna.Study", budget: Budget, roun
     states = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED, "fail": TrialState.FAIL}
     trials = TrialRound(ctx, budget.deadline, budget.stop, progress)
     try:
-        while asked := budget.ask(study, round_size):
+        while asked := budget.ask(study, round_size, trials.lead if round_size > 1 else None):
             running = {t.number: t for t in asked}
             try:
                 for outcome in trials.run(asked):
@@ -154,13 +163,14 @@ class TrialRound:
         self.stop = stop if stop is not None else StopRequest()
         self.progress = progress
         self._shown = 0.0
+        self._sampled: dict[int, Sampled] = {}  # trials sampled when they led their round (`lead`)
 
     def run(self, trials: list["optuna.Trial"]) -> Iterator[Outcome]:
         """Each trial's outcome as soon as it is known (a group of stacked trials ends together)."""
         groups: dict[Hashable, list[Sampled]] = {}
         for trial in trials:
             try:
-                sampled = self._sample(trial)
+                sampled = self._sampled.pop(trial.number, None) or self._sample(trial)
             except (Exception, SystemExit) as exc:  # noqa: BLE001 - a space that raises fails its trial, not the study
                 yield self._fail(trial, exc)
                 continue
@@ -189,6 +199,29 @@ class TrialRound:
         return check
 
     # -- sampling ----------------------------------------------------------------------------------------
+
+    def lead(self, trial: "optuna.Trial") -> Optional[tuple[dict[str, Any], int]]:
+        """Sample the round's first trial; return the architecture the round's other trials take from it (its
+        family and the family's `round_shares`), so that the round trains as one stack without padding, and how
+        many trials the round should hold (with `search.batch=auto`: `trials_per_stack`). Nothing is shared when its family does not
+        stack, or when its space raised (it fails in `run`)."""
+        try:
+            s = self._sample(trial)
+        except (Exception, SystemExit):  # noqa: BLE001 - sampled again, and failed with the reason, in `run`
+            return None
+        self._sampled[trial.number] = s
+        if s.family.stack is None or not self.ctx.stacks or not s.family.round_shares:
+            return None
+        size = 1 << 30  # an explicit search.batch is the round's size
+        if self.ctx.cfg.search.batch == "auto":
+            try:
+                net = s.family.create(s.params, self.ctx.prepared.info)
+            except Exception:  # noqa: BLE001 - a network that cannot be built fails its trial in `run`
+                return None
+            size = trials_per_stack(self.ctx.data.device, sum(p.numel() for p in net.parameters()),
+                                    max(1, len(self.ctx.folds)))
+        names = ["family"] + [f"{s.family.name}.{p}" for p in s.family.round_shares]
+        return {name: trial.params[name] for name in names if name in trial.params}, size
 
     def _sample(self, trial: "optuna.Trial") -> Sampled:
         ctx = self.ctx
@@ -246,14 +279,17 @@ class TrialRound:
             stop: set[int] = set()
             if self.multi:  # Optuna prunes single-objective studies only
                 return stop
+            reporting = []
             for i, s in enumerate(group):
                 latest = [values[m] for m in of_trial[i] if values[m] is not None]
                 if i in stopped or not latest:
                     continue
                 s.trial.report(float(np.mean(latest)), epoch)
-                if s.trial.should_prune():
+                reporting.append(i)
+            for i in reporting:  # every member has reported this epoch before any is judged (the pruner's peers)
+                if group[i].trial.should_prune():
                     stopped.add(i)
-                    TrialRecord.note(s.trial, epochs=epoch + 1)
+                    TrialRecord.note(group[i].trial, epochs=epoch + 1)
                     stop |= set(of_trial[i])
             return stop
 
@@ -461,6 +497,23 @@ class TrialRound:
         if self.ctx.cfg.debug:
             log.error("trial %d traceback", trial.number, exc_info=exc)
         return Outcome(trial, "fail")
+
+
+#: Weights a stack holds on a CPU before stacking stops paying: past it a step is bound by arithmetic, not by
+#: per-operation overhead, and one wide trial costs the same alone as in a stack (measured on 2 cores: 8 members
+#: of width 64 step at 2.6x the speed of one at a time, of width 128 at 2x, of width 400 at 1.0-1.1x).
+CPU_STACK_WEIGHTS = 300_000
+
+
+def trials_per_stack(device: Any, n_weights: int, members_per_trial: int) -> int:
+    """How many trials of a network with `n_weights` (each trial `members_per_trial` models: its folds) a round
+    stacks: on a GPU as many as the round holds; on a CPU, a power of two that keeps the stack within
+    `CPU_STACK_WEIGHTS`, so a wide network leads a small round (its cost is its arithmetic, stacked or not) and
+    a narrow one a full round."""
+    if getattr(device, "type", "cpu") != "cpu":
+        return 1 << 30
+    fits = CPU_STACK_WEIGHTS // max(1, n_weights * members_per_trial)
+    return 1 << max(0, fits.bit_length() - 1) if fits >= 1 else 1
 
 
 def round_size(batch: str, device: Any, n_trials: Optional[int], n_workers: int) -> int:

@@ -119,7 +119,8 @@ def run_worker(job: Job, index: int, host: "PluginHost", stop: "StopRequest") ->
         host.notify("automl_trial_finished", trial=trial, run_dir=job.run_dir)
 
     size = round_size(cfg.search.batch, device, cfg.search.n_trials, job.n_workers)
-    budget = Budget(job.run_key, job.target, job.deadline, StudyLock(cfg.search, Path(job.run_dir), study._storage), stop)
+    budget = Budget(job.run_key, job.target, job.deadline, StudyLock(cfg.search, Path(job.run_dir), study._storage), stop,
+                    job.n_workers)
     try:
         run_trials(ctx, study, budget, size, on_trial, lambda text: emit("progress", text=text))
     except Interrupted as exc:

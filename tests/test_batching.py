@@ -1,0 +1,86 @@
+"""Batched rounds (`search.batch`): a round is one architecture under several training settings, sized by the
+network's weights on a CPU; the last trials are shared out between processes; the median pruner compares a
+round's members with each other at the same epoch."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from automl import AutoML
+from automl.search.pruning import FamilyPruner
+from automl.search.trials import CPU_STACK_WEIGHTS, trials_per_stack
+
+
+def _search(frame, run_dir, *overrides):
+    return AutoML(overrides=["search.n_workers=0", "search.families=[mlp]", "trainer.max_epochs=2",
+                             "search.ensemble.size=0", "report=false", *overrides],
+                  entry_points=False).fit(data=frame.drop(columns=["rownames"]), target="Status", run_dir=run_dir)
+
+
+def test_a_round_shares_its_leaders_architecture_and_samples_the_rest(tmp_path, credit_frame):
+    # four published defaults first (their own round), then rounds of four led by the sampler's first trial
+    result = _search(credit_frame, tmp_path / "batched", "search.n_trials=12", "search.batch=4")
+    board = result.leaderboard.set_index("number").sort_index()
+    shared = ["param.mlp.depth", "param.mlp.width", "param.mlp.embedding"]
+    for first in (4, 8):
+        rnd = board.loc[first:first + 3]
+        assert (rnd[shared].nunique(dropna=False) == 1).all(), rnd[shared]  # one architecture
+        assert rnd["param.lr"].nunique() == 4  # each trial its own training settings
+    assert board.loc[4, "param.mlp.width"] != board.loc[8, "param.mlp.width"] or \
+        board.loc[4, "param.mlp.depth"] != board.loc[8, "param.mlp.depth"]  # each round its own leader
+    # the leaderboard cannot tell a batched trial from one trained alone
+    alone = _search(credit_frame, tmp_path / "alone", "search.n_trials=6", "search.batch=1")
+    assert list(alone.leaderboard.columns) == list(result.leaderboard.columns)
+    assert set(board["state"]) <= {"complete", "pruned"}
+
+
+@pytest.mark.parametrize("weights, folds, expected", [(600, 1, 8), (40_000, 1, 4), (40_000, 5, 1),
+                                                      (140_000, 1, 2), (400_000, 1, 1)])
+def test_a_wide_network_leads_a_small_round_on_a_cpu(weights, folds, expected):
+    import torch
+
+    assert min(8, trials_per_stack(torch.device("cpu"), weights, folds)) == expected
+    assert trials_per_stack(torch.device("cpu"), weights, folds) * weights * folds <= max(CPU_STACK_WEIGHTS,
+                                                                                           weights * folds)
+    assert trials_per_stack(torch.device("cuda"), weights, folds) >= 32  # a GPU takes what the round holds
+
+
+def test_the_last_trials_are_shared_out_between_the_processes(tmp_path):
+    from automl.search.resume import run_key
+    from automl.search.trials import Budget
+
+    class Lock:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    study = optuna.create_study()
+    budget = Budget(run_key(None, tmp_path), 10, None, Lock(), processes=2)
+    sizes = []
+    while asked := budget.ask(study, 8):
+        sizes.append(len(asked))
+        for t in asked:
+            study.tell(t, 0.0)
+    assert sizes == [5, 3, 1, 1]  # half of what is left, never the whole tail in one process's round
+    budget.close()
+
+
+def test_the_median_counts_a_rounds_members_at_the_same_epoch():
+    """No trial has finished, so Optuna's median rule alone could not prune; the members running beside it at
+    the same epoch are its peers (pruned ones are not, as in Optuna)."""
+    study = optuna.create_study(direction="maximize",
+                                pruner=FamilyPruner(optuna.pruners.MedianPruner(n_startup_trials=2,
+                                                                                n_warmup_steps=0)))
+    trials = [study.ask() for _ in range(4)]
+    for t, value in zip(trials, [0.9, 0.8, 0.7, 0.1]):
+        t.report(value, 0)
+    assert [t.should_prune() for t in trials] == [False, False, True, True]
+    plain = optuna.create_study(direction="maximize",
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0))
+    trials = [plain.ask() for _ in range(4)]
+    for t, value in zip(trials, [0.9, 0.8, 0.7, 0.1]):
+        t.report(value, 0)
+    assert not any(t.should_prune() for t in trials)  # what the rule would do without its peers
