@@ -214,3 +214,32 @@ def test_each_member_steps_as_torchs_adamw_with_its_own_rate_and_decay(fused):
                 torchs[m].step()
     for m in range(3):
         assert torch.allclose(stacked.detach()[m], alone[m].detach(), atol=1e-6)
+
+
+def test_each_members_value_is_what_its_kept_weights_score(churn):
+    """Members stop at different epochs (early stopping with little patience, pruning) and leave the stack as
+    they do: whatever order they left in, the weights kept for each are those of the epoch its value is from."""
+    data, device_data = churn
+    p = data.prepared
+    val = torch.as_tensor(p.val)
+    members = [Member({"lr": lr, "weight_decay": 0.0, "batch_size": 256}, torch.as_tensor(p.train), val,
+                      device_data.targets(p.val), seed=s)
+               for s, lr in enumerate([3e-2, 1e-3, 1e-2, 3e-4, 5e-3, 2e-2])]
+    params = [dict(PARAMS[0], dropout=0.2)] * len(members)
+    stack = _stack(p.info, params)
+
+    def report(epoch: int, values: list) -> set[int]:
+        return {4} if epoch == 2 else set()
+
+    results = fit_stacked(StackedFit(stack, device_data, members, TrainerConfig(max_epochs=8, patience=1),
+                                     data.plan.objective, data.plan.stopper, report=report))
+    finished = [m for m, r in enumerate(results) if not isinstance(r, Exception)]
+    assert len({results[m].epochs for m in finished}) > 1  # they did leave at different epochs
+    scores = device_data.stacked_predict(stack.eval(), [val] * len(members), 4096)
+    for m in finished:
+        single = _stack(p.info, [params[m]]).eval()
+        single.load_state_dict(results[m].state_dict)
+        alone = device_data.stacked_predict(single, [val], 4096)[0]
+        assert np.allclose(alone, scores[m], atol=1e-5)
+        value = data.plan.objective.fn(members[m].y_val, scores[m])
+        assert value == pytest.approx(results[m].value, abs=1e-6)
