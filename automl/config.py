@@ -80,8 +80,8 @@ class SearchConfig:
     #: Worker processes sharing the study; null = one per CPU core (CPU) or per GPU slot; 0 = in-process.
     n_workers: Optional[int] = None
     #: Trials a search process asks for at once: one architecture under several training settings, trained as one
-    #: stacked model. auto: up to 8 on a CPU (fewer for wide networks, whose cost is arithmetic either way), 32
-    #: on a GPU; N: N; 1: one trial at a time.
+    #: stacked model. auto: 32 on a GPU, 1 on a CPU (measured not to pay there; a cross-validated trial's folds
+    #: are still one stack); N: rounds of N; 1: one trial at a time.
     batch: str = "auto"
     cv: CVConfig = field(default_factory=CVConfig)
     ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)

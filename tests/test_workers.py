@@ -51,7 +51,9 @@ def test_the_timeout_bounds_the_whole_run(tmp_path, data):
 
 def test_too_short_a_timeout_is_one_clear_line(tmp_path, data):
     with pytest.raises(AutoMLError, match=r"no trial finished within search.timeout=1"):
-        _fit(tmp_path, data, "search.n_workers=0", "search.n_trials=null", "search.timeout=1")
+        # trials long enough that none can finish within the second, however fast the engine gets
+        _fit(tmp_path, data, "search.n_workers=0", "search.n_trials=null", "search.timeout=1",
+             "trainer.max_epochs=500", "trainer.patience=500")
 
 
 def test_worker_errors_reach_the_user_as_one_line(tmp_path, data):

@@ -157,13 +157,11 @@ def portfolio(families: list["ModelFamily"], info: Any, n_trials: Optional[int])
 
 
 def ask(study: "optuna.Study", key: str, n: int,
-        lead: Optional[Callable[["optuna.Trial"], Optional[tuple[dict[str, Any], int]]]] = None
-        ) -> list["optuna.Trial"]:
-    """Ask for up to `n` trials of run `key`: its interrupted trials again first, then its queued
-    configurations, then the sampler's. With `lead`, the first of the sampler's trials leads the round:
-    `lead(trial)` samples it and returns the parameters the round's other sampled trials take from it (they are
-    enqueued with those fixed, so the sampler draws only the rest) and how many trials it leads, itself included
-    (a wide network leads fewer). Call under the `StudyLock`."""
+        lead: Optional[Callable[["optuna.Trial"], Optional[dict[str, Any]]]] = None) -> list["optuna.Trial"]:
+    """Ask for `n` trials of run `key`: its interrupted trials again first, then its queued configurations,
+    then the sampler's. With `lead`, the first of the sampler's trials leads the round: `lead(trial)` samples it
+    and returns the parameters the round's other sampled trials take from it (they are enqueued with those
+    fixed, so the sampler draws only the rest). Call under the `StudyLock`."""
     run = StudyRun.of(study, key)
     asked: list["optuna.Trial"] = []
     shared: Optional[dict[str, Any]] = None
@@ -182,8 +180,7 @@ def ask(study: "optuna.Study", key: str, n: int,
         TrialRecord.note(trial, process=process_name(), run=key)
         asked.append(trial)
         if sampled and lead is not None and shared is None:
-            shared, size = lead(trial) or ({}, n)
-            n = min(n, len(asked) - 1 + max(1, size))
+            shared = lead(trial) or {}
     if run is not None and asked:
         run.save(study)
     return asked

@@ -79,11 +79,9 @@ class Budget:
         self.heartbeat: Optional["Heartbeat"] = None
 
     def ask(self, study: "optuna.Study", wanted: int,
-            lead: Optional[Callable[["optuna.Trial"], Optional[tuple[dict[str, Any], int]]]] = None
-            ) -> list["optuna.Trial"]:
+            lead: Optional[Callable[["optuna.Trial"], Optional[dict[str, Any]]]] = None) -> list["optuna.Trial"]:
         """Up to `wanted` new trials; none once the total, the deadline or a stop request says so. `lead`: as
-        `automl.search.resume.ask` (the round's first sampled trial sets the architecture the others share, and
-        how many they are)."""
+        `automl.search.resume.ask` (the round's first sampled trial sets the architecture the others share)."""
         from automl.search.resume import ask, counted, fail_stale
 
         if self.stop or (self.deadline is not None and time.time() >= self.deadline):
@@ -200,11 +198,10 @@ class TrialRound:
 
     # -- sampling ----------------------------------------------------------------------------------------
 
-    def lead(self, trial: "optuna.Trial") -> Optional[tuple[dict[str, Any], int]]:
+    def lead(self, trial: "optuna.Trial") -> Optional[dict[str, Any]]:
         """Sample the round's first trial; return the architecture the round's other trials take from it (its
-        family and the family's `round_shares`), so that the round trains as one stack without padding, and how
-        many trials the round should hold (with `search.batch=auto`: `trials_per_stack`). Nothing is shared when its family does not
-        stack, or when its space raised (it fails in `run`)."""
+        family and the family's `round_shares`), so that the round trains as one stack without padding. Nothing
+        is shared when its family does not stack, or when its space raised (it fails in `run`)."""
         try:
             s = self._sample(trial)
         except (Exception, SystemExit):  # noqa: BLE001 - sampled again, and failed with the reason, in `run`
@@ -212,16 +209,8 @@ class TrialRound:
         self._sampled[trial.number] = s
         if s.family.stack is None or not self.ctx.stacks or not s.family.round_shares:
             return None
-        size = 1 << 30  # an explicit search.batch is the round's size
-        if self.ctx.cfg.search.batch == "auto":
-            try:
-                net = s.family.create(s.params, self.ctx.prepared.info)
-            except Exception:  # noqa: BLE001 - a network that cannot be built fails its trial in `run`
-                return None
-            size = trials_per_stack(self.ctx.data.device, sum(p.numel() for p in net.parameters()),
-                                    max(1, len(self.ctx.folds)))
         names = ["family"] + [f"{s.family.name}.{p}" for p in s.family.round_shares]
-        return {name: trial.params[name] for name in names if name in trial.params}, size
+        return {name: trial.params[name] for name in names if name in trial.params}
 
     def _sample(self, trial: "optuna.Trial") -> Sampled:
         ctx = self.ctx
@@ -499,27 +488,18 @@ class TrialRound:
         return Outcome(trial, "fail")
 
 
-#: Weights a stack holds on a CPU before stacking stops paying: past it a step is bound by arithmetic, not by
-#: per-operation overhead, and one wide trial costs the same alone as in a stack (measured on 2 cores: 8 members
-#: of width 64 step at 2.6x the speed of one at a time, of width 128 at 2x, of width 400 at 1.0-1.1x).
-CPU_STACK_WEIGHTS = 300_000
-
-
-def trials_per_stack(device: Any, n_weights: int, members_per_trial: int) -> int:
-    """How many trials of a network with `n_weights` (each trial `members_per_trial` models: its folds) a round
-    stacks: on a GPU as many as the round holds; on a CPU, a power of two that keeps the stack within
-    `CPU_STACK_WEIGHTS`, so a wide network leads a small round (its cost is its arithmetic, stacked or not) and
-    a narrow one a full round."""
-    if getattr(device, "type", "cpu") != "cpu":
-        return 1 << 30
-    fits = CPU_STACK_WEIGHTS // max(1, n_weights * members_per_trial)
-    return 1 << max(0, fits.bit_length() - 1) if fits >= 1 else 1
-
-
 def round_size(batch: str, device: Any, n_trials: Optional[int], n_workers: int) -> int:
-    """How many trials a search process asks for at once: `search.batch`, or for "auto" 8 on a CPU and 32 on a
-    GPU (a GPU is idle on one small network), never more than this process's share of the trials."""
-    size = int(batch) if batch != "auto" else (32 if getattr(device, "type", "cpu") == "cuda" else 8)
+    """How many trials a search process asks for at once: `search.batch`, or for "auto" 32 on a GPU (idle on
+    one small network) and 1 on a CPU, never more than this process's share of the trials.
+
+    On a CPU, rounds of trials did not pay where it was measured (`benchmarks/speed.py`, 2 cores, 60 trials of
+    the MLP family on ISLR Default): 0.74x the trials per minute of one trial at a time, with more spread from
+    run to run. A stack saves per-operation overhead, but the trials the sampler favours there are either
+    linear models whose cost is the trial's bookkeeping, not its steps, or wide networks whose steps are
+    arithmetic, stacked or not; and a round commits all its trials to its leader's architecture. Worker
+    processes (one per core) already keep the cores busy. The fold models of a cross-validated trial are still
+    one stack on a CPU (5 folds cost 2x one split)."""
+    size = int(batch) if batch != "auto" else (32 if getattr(device, "type", "cpu") == "cuda" else 1)
     if n_trials is not None:
         size = min(size, max(1, math.ceil(n_trials / max(1, n_workers))))
     return max(1, size)
