@@ -323,3 +323,15 @@ def test_log_loss_matches_scikit_learn():
     p3 /= p3.sum(axis=1, keepdims=True)
     p64 = p3.astype(np.float64)
     assert abs(log_loss(y3, p3) - sk_log_loss(y3, p64 / p64.sum(1, keepdims=True), labels=[0, 1, 2])) < 1e-6
+
+
+def test_the_published_defaults_lie_inside_the_search_space(tmp_path, credit_frame):
+    """A portfolio configuration outside its parameter's range is stored as if sampled from it (Optuna only
+    warns), and misleads the sampler: every default must be a point of the space."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _automl("search.n_trials=6", "trainer.max_epochs=1", families="[mlp,tabm]").fit(
+            data=credit_frame.drop(columns=["rownames"]), target="Status", run_dir=tmp_path)
+    assert not [str(w.message) for w in caught if "out of range" in str(w.message)]

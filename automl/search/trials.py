@@ -493,8 +493,8 @@ def round_size(batch: str, device: Any, n_trials: Optional[int], n_workers: int)
     one small network) and 1 on a CPU, never more than this process's share of the trials.
 
     On a CPU, rounds of trials did not pay where it was measured (`benchmarks/speed.py`, 2 cores, 60 trials of
-    the MLP family on ISLR Default): 0.74x the trials per minute of one trial at a time, with more spread from
-    run to run. A stack saves per-operation overhead, but the trials the sampler favours there are either
+    the MLP family on ISLR Default): rounds of 8 ran 0.63x the trials per minute of one trial at a time
+    (BENCHMARKS.md), with more spread from run to run. A stack saves per-operation overhead, but the trials the sampler favours there are either
     linear models whose cost is the trial's bookkeeping, not its steps, or wide networks whose steps are
     arithmetic, stacked or not; and a round commits all its trials to its leader's architecture. Worker
     processes (one per core) already keep the cores busy. The fold models of a cross-validated trial are still

@@ -128,7 +128,7 @@ def mlp_portfolio(info: TabularInfo) -> list[dict[str, Any]]:
     # an additive model over piecewise-linear embeddings: what a scorecard is, learned
     additive = {**plain, "mlp.depth": 0, "mlp.embedding": "piecewise_linear", "mlp.n_bins": 8, "lr": 3e-3}
     # logistic (or linear) regression on standardised inputs: on small or near-linear data the model to beat
-    linear = {**plain, "mlp.depth": 0, "mlp.transform": "standard", "lr": 5e-2, "weight_decay": 1e-3}
+    linear = {**plain, "mlp.depth": 0, "mlp.transform": "standard", "lr": 1e-2, "weight_decay": 1e-3}
     return [plain, embedded, additive, linear] if _values(info) else [plain, linear]
 
 

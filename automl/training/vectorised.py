@@ -280,8 +280,6 @@ class _AdamW:
         self._bind(params, k)
         self.lrs, self.decays = list(lrs), list(decays)
         self.fused = hasattr(torch, "_fused_adamw_") if fused is None else fused
-        self.lr = torch.as_tensor(lrs, dtype=torch.float32, device=device).view(k, 1)
-        self.decay = torch.as_tensor(decays, dtype=torch.float32, device=device).view(k, 1)
         self.steps = torch.zeros(k, 1, dtype=torch.float32, device=device)
         self.m = torch.zeros_like(self.flat)
         self.v = torch.zeros_like(self.flat)
@@ -306,7 +304,7 @@ class _AdamW:
 
         index = torch.as_tensor(positions, device=self.flat.device)
         self._bind(params, len(positions))
-        for name in ("lr", "decay", "steps", "m", "v"):
+        for name in ("steps", "m", "v"):
             setattr(self, name, getattr(self, name).index_select(0, index))
         self.lrs, self.decays = [self.lrs[p] for p in positions], [self.decays[p] for p in positions]
 
@@ -340,11 +338,13 @@ class _AdamW:
         b1, b2 = BETAS
         k = self.flat.shape[0]
         go = stepping.view(k, 1).float()
+        lr = torch.as_tensor(self.lrs, dtype=torch.float32, device=self.flat.device).view(k, 1)
+        decay = torch.as_tensor(self.decays, dtype=torch.float32, device=self.flat.device).view(k, 1)
         self.steps += go
         t = self.steps.clamp_min(1.0)
         # moments move only for members that stepped: a member without rows in this step is untouched
         self.m.mul_(1 - (1 - b1) * go).add_(grad * go, alpha=1 - b1)
         self.v.mul_(1 - (1 - b2) * go).addcmul_(grad * go, grad, value=1 - b2)
-        self.flat.mul_(1 - self.lr * self.decay * go)
+        self.flat.mul_(1 - lr * decay * go)
         denom = self.v.sqrt().div_(torch.sqrt(1 - b2 ** t)).add_(EPS)
-        self.flat.addcdiv_(self.m * (self.lr * go / (1 - b1 ** t)), denom, value=-1.0)
+        self.flat.addcdiv_(self.m * (lr * go / (1 - b1 ** t)), denom, value=-1.0)
