@@ -80,8 +80,9 @@ class SearchConfig:
     #: Worker processes sharing the study; null = one per CPU core (CPU) or per GPU slot; 0 = in-process.
     n_workers: Optional[int] = None
     #: Trials a search process asks for at once: one architecture under several training settings, trained as one
-    #: stacked model. auto: 32 on a GPU, 1 on a CPU (measured not to pay there; a cross-validated trial's folds
-    #: are still one stack); N: rounds of N; 1: one trial at a time.
+    #: stacked model. auto: one at a time for the first 16 trials, then rounds of 32 on a GPU and of 8 on a CPU
+    #: (there only behind a leader narrow enough for stacking to pay; a wider one trains alone); N: rounds of N
+    #: from the first trial; 1: one trial at a time. A cross-validated trial's folds are always one stack.
     batch: str = "auto"
     cv: CVConfig = field(default_factory=CVConfig)
     ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)

@@ -1,6 +1,7 @@
-"""Batched rounds (`search.batch`): a round is one architecture under several training settings (auto: rounds
-on a GPU, one trial at a time on a CPU); the last trials are shared out between processes; the median pruner
-compares a round's members with each other at the same epoch."""
+"""Batched rounds (`search.batch`): a round is one architecture under several training settings (auto: after a
+warm-up of single trials, rounds of 32 on a GPU, of 8 on a CPU behind leaders narrow enough for stacking to pay);
+the last trials are shared out between processes; the median pruner compares a round's members with each other
+at the same epoch."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from automl import AutoML
 from automl.search.pruning import FamilyPruner
-from automl.search.trials import round_size
+from automl.search.trials import CPU_MAX_WEIGHTS, WARMUP, RoundPlan, round_plan
 
 
 def _search(frame, run_dir, *overrides):
@@ -35,13 +36,32 @@ def test_a_round_shares_its_leaders_architecture_and_samples_the_rest(tmp_path, 
     assert set(board["state"]) <= {"complete", "pruned"}
 
 
-def test_auto_stacks_rounds_of_trials_on_a_gpu_and_runs_them_one_at_a_time_on_a_cpu():
+def test_auto_warms_up_one_trial_at_a_time_then_stacks_rounds_sized_by_the_device():
     import torch
 
-    assert round_size("auto", torch.device("cpu"), None, 2) == 1  # measured not to pay there (BENCHMARKS.md)
-    assert round_size("auto", torch.device("cuda"), None, 1) == 32
-    assert round_size("auto", torch.device("cuda"), 40, 2) == 20  # never more than a process's share
-    assert round_size("4", torch.device("cpu"), None, 2) == 4
+    cpu, gpu = round_plan("auto", torch.device("cpu"), None, 2), round_plan("auto", torch.device("cuda"), None, 1)
+    assert cpu == RoundPlan(8, WARMUP, CPU_MAX_WEIGHTS) and gpu == RoundPlan(32, WARMUP, None)
+    assert [cpu.size_now(n) for n in (0, WARMUP - 1, WARMUP, 100)] == [1, 1, 8, 8]
+    assert round_plan("auto", torch.device("cuda"), 40, 2).size == 20  # never more than a process's share
+    assert round_plan("4", torch.device("cpu"), None, 2) == RoundPlan(4)  # explicit: rounds from the first trial
+
+
+def test_a_leader_wider_than_stacking_pays_for_trains_alone(tmp_path, credit_frame, monkeypatch):
+    """On a CPU, auto stacks a round only behind a leader of at most `CPU_MAX_WEIGHTS` weights: with the limit
+    at zero every trial leads a round of one; with no limit, rounds of the leader's architecture."""
+    import automl.search.trials as trials
+
+    def plan(limit):
+        return lambda *args: RoundPlan(4, 0, limit)
+
+    monkeypatch.setattr(trials, "round_plan", plan(0))  # imported where the search starts, so patched here
+    alone = _search(credit_frame, tmp_path / "alone", "search.n_trials=10", "search.batch=4").leaderboard
+    sampled = alone.set_index("number").sort_index().loc[4:]
+    assert len(sampled[["param.mlp.depth", "param.mlp.width"]].drop_duplicates()) == len(sampled)  # no sharing
+    monkeypatch.setattr(trials, "round_plan", plan(None))
+    rounds = _search(credit_frame, tmp_path / "rounds", "search.n_trials=8", "search.batch=4").leaderboard
+    rnd = rounds.set_index("number").sort_index().loc[4:7]
+    assert len(rnd[["param.mlp.depth", "param.mlp.width"]].drop_duplicates()) == 1
 
 
 def test_the_last_trials_are_shared_out_between_the_processes(tmp_path):

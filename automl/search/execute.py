@@ -112,7 +112,7 @@ def _in_process(cfg: "RunConfig", host: "PluginHost", plan: "Plan", prepared: "P
     from automl.search.context import SearchContext
     from automl.search.finalize import finalize
     from automl.search.study import has_completed, require_completed
-    from automl.search.trials import Budget, round_size, run_trials
+    from automl.search.trials import Budget, round_plan, run_trials
     from automl.training.device import choose_device
     from automl.training.engine import torch_threads
 
@@ -125,9 +125,9 @@ def _in_process(cfg: "RunConfig", host: "PluginHost", plan: "Plan", prepared: "P
                                 TrialRecord.of(trial))
             host.notify("automl_trial_finished", trial=trial, run_dir=str(run_dir))
 
-        size = round_size(cfg.search.batch, device, cfg.search.n_trials, 1)
+        rounds = round_plan(cfg.search.batch, device, cfg.search.n_trials, 1)
         try:
-            run_trials(ctx, study, Budget(run.key, run.target, deadline, lock, stop), size, on_trial, progress.note)
+            run_trials(ctx, study, Budget(run.key, run.target, deadline, lock, stop), rounds, on_trial, progress.note)
         except Interrupted as exc:
             outcome.interrupted, outcome.exit_code = exc.reason, exc.exit_code
             if not has_completed(study.get_trials(deepcopy=False)):

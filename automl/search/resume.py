@@ -161,7 +161,8 @@ def ask(study: "optuna.Study", key: str, n: int,
     """Ask for `n` trials of run `key`: its interrupted trials again first, then its queued configurations,
     then the sampler's. With `lead`, the first of the sampler's trials leads the round: `lead(trial)` samples it
     and returns the parameters the round's other sampled trials take from it (they are enqueued with those
-    fixed, so the sampler draws only the rest). Call under the `StudyLock`."""
+    fixed, so the sampler draws only the rest); `lead` returning None ends the round at that trial. Call under the
+    `StudyLock`."""
     run = StudyRun.of(study, key)
     asked: list["optuna.Trial"] = []
     shared: Optional[dict[str, Any]] = None
@@ -180,7 +181,9 @@ def ask(study: "optuna.Study", key: str, n: int,
         TrialRecord.note(trial, process=process_name(), run=key)
         asked.append(trial)
         if sampled and lead is not None and shared is None:
-            shared = lead(trial) or {}
+            shared = lead(trial)
+            if shared is None:  # the leader trains alone
+                break
     if run is not None and asked:
         run.save(study)
     return asked

@@ -109,9 +109,9 @@ class Budget:
             self.heartbeat.close()
 
 
-def run_trials(ctx: "SearchContext", study: "optuna.Study", budget: Budget, round_size: int,
+def run_trials(ctx: "SearchContext", study: "optuna.Study", budget: Budget, plan: "RoundPlan",
                on_trial: Callable[[Any, Any], None], progress: Optional[Callable[[str], None]] = None) -> None:
-    """Rounds of `round_size` trials until the budget is spent; `on_trial(study, frozen_trial)` after each.
+    """Rounds of trials as `plan` says until the budget is spent; `on_trial(study, frozen_trial)` after each.
 
     A stop request ends the search at the next safe point: the trials it cut short are recorded as interrupted
     (their parameters queued to run again) and `Interrupted` is raised."""
@@ -121,9 +121,13 @@ def run_trials(ctx: "SearchContext", study: "optuna.Study", budget: Budget, roun
     from automl.search.resume import interrupt
 
     states = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED, "fail": TrialState.FAIL}
-    trials = TrialRound(ctx, budget.deadline, budget.stop, progress)
+    trials = TrialRound(ctx, budget.deadline, budget.stop, progress, plan.max_weights)
+
+    def finished(study: "optuna.Study") -> int:
+        return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)))
+
     try:
-        while asked := budget.ask(study, round_size, trials.lead if round_size > 1 else None):
+        while asked := budget.ask(study, size := plan.size_now(finished(study)), trials.lead if size > 1 else None):
             running = {t.number: t for t in asked}
             try:
                 for outcome in trials.run(asked):
@@ -147,6 +151,12 @@ def run_trials(ctx: "SearchContext", study: "optuna.Study", budget: Budget, roun
         budget.close()
 
 
+def member_weights(s: Sampled, info: Any) -> int:
+    """Trainable weights of one member of `s`'s stacked network (built on the CPU, not trained)."""
+    net = s.family.stack([s.params], info)
+    return sum(p.numel() for p in net.parameters() if p.requires_grad)
+
+
 class TrialRound:
     """Runs one round of asked trials (see the module docstring)."""
 
@@ -154,10 +164,10 @@ class TrialRound:
     PROGRESS_EVERY_S = 1.0
 
     def __init__(self, ctx: "SearchContext", deadline: Optional[float] = None, stop: Optional["StopRequest"] = None,
-                 progress: Optional[Callable[[str], None]] = None) -> None:
+                 progress: Optional[Callable[[str], None]] = None, max_weights: Optional[int] = None) -> None:
         from automl.stopping import StopRequest
 
-        self.ctx, self.deadline = ctx, deadline
+        self.ctx, self.deadline, self.max_weights = ctx, deadline, max_weights
         self.stop = stop if stop is not None else StopRequest()
         self.progress = progress
         self._shown = 0.0
@@ -200,14 +210,17 @@ class TrialRound:
 
     def lead(self, trial: "optuna.Trial") -> Optional[dict[str, Any]]:
         """Sample the round's first trial; return the architecture the round's other trials take from it (its
-        family and the family's `round_shares`), so that the round trains as one stack without padding. Nothing
-        is shared when its family does not stack, or when its space raised (it fails in `run`)."""
+        family and the family's `round_shares`), so that the round trains as one stack without padding. None ends
+        the round at this trial: its family does not stack, its network is wider than stacking pays for on this
+        device (`max_weights`), or its space raised (it fails in `run`)."""
         try:
             s = self._sample(trial)
         except (Exception, SystemExit):  # noqa: BLE001 - sampled again, and failed with the reason, in `run`
             return None
         self._sampled[trial.number] = s
         if s.family.stack is None or not self.ctx.stacks or not s.family.round_shares:
+            return None
+        if self.max_weights is not None and member_weights(s, self.ctx.prepared.info) > self.max_weights:
             return None
         names = ["family"] + [f"{s.family.name}.{p}" for p in s.family.round_shares]
         return {name: trial.params[name] for name in names if name in trial.params}
@@ -488,19 +501,47 @@ class TrialRound:
         return Outcome(trial, "fail")
 
 
-def round_size(batch: str, device: Any, n_trials: Optional[int], n_workers: int) -> int:
-    """How many trials a search process asks for at once: `search.batch`, or for "auto" 32 on a GPU (idle on
-    one small network) and 1 on a CPU, never more than this process's share of the trials.
+@dataclass(frozen=True)
+class RoundPlan:
+    """How a search process groups its trials: rounds of up to `size` once `warmup` trials of the study have
+    finished (one at a time before), and only behind a leader of at most `max_weights` trainable weights (a
+    larger leader trains alone; None: any)."""
 
-    On a CPU, rounds of trials did not pay where it was measured (`benchmarks/speed.py`, 2 cores, 60 trials of
-    the MLP family on ISLR Default): rounds of 8 ran 0.63x the trials per minute of one trial at a time
-    (BENCHMARKS.md), with more spread from run to run. A stack saves per-operation overhead, but the trials the sampler favours there are either
-    linear models whose cost is the trial's bookkeeping, not its steps, or wide networks whose steps are
-    arithmetic, stacked or not; and a round commits all its trials to its leader's architecture. Worker
-    processes (one per core) already keep the cores busy. The fold models of a cross-validated trial are still
-    one stack on a CPU (5 folds cost 2x one split)."""
-    size = int(batch) if batch != "auto" else (32 if getattr(device, "type", "cpu") == "cuda" else 1)
+    size: int
+    warmup: int = 0
+    max_weights: Optional[int] = None
+
+    def size_now(self, finished: int) -> int:
+        return 1 if finished < self.warmup else self.size
+
+
+#: search.batch=auto: the round size on a CPU and on a GPU (idle on one small network).
+CPU_ROUND, GPU_ROUND = 8, 32
+#: search.batch=auto: trials that finish one at a time before rounds begin. A round multiplies its leader's
+#: architecture by its size, and TPE's first leaders are random draws (its 5 start-up trials): a random 4 x 496
+#: leader cost 8 such trials. After these, TPE's leaders come from what the study has learned.
+WARMUP = 16
+#: search.batch=auto on a CPU: the largest leader (trainable weights per member) whose round is stacked. A CPU
+#: step of a larger network is arithmetic, which stacking does not reduce: measured on ISLR Default, 256-row
+#: batches, 8 members against one, per member-epoch: 4.9x faster for a linear model, 3.3x at 1 x 64, 1.9x at
+#: 1 x 200, 1.4-1.6x at 2 x 200, 1.24x at 3 x 256 (about 140k weights).
+CPU_MAX_WEIGHTS = 65_536
+
+
+def round_plan(batch: str, device: Any, n_trials: Optional[int], n_workers: int) -> RoundPlan:
+    """How a search process asks for trials: `search.batch=N`, rounds of N from the first trial; "auto", rounds of
+    `GPU_ROUND` on a GPU and of `CPU_ROUND` on a CPU behind leaders of at most `CPU_MAX_WEIGHTS` weights, both
+    after `WARMUP` trials one at a time. A round is never more than this process's share of the trials.
+
+    Measured (`benchmarks/speed.py`, BENCHMARKS.md): rounds of 8 from the first trial ran 0.63x the trials per
+    minute of one trial at a time on 2 CPU cores, because one random wide leader committed 8 trials to an
+    architecture whose steps are arithmetic; the warm-up and the weight limit are what that measurement taught."""
+    gpu = getattr(device, "type", "cpu") == "cuda"
+    if batch == "auto":
+        plan = RoundPlan(GPU_ROUND, WARMUP) if gpu else RoundPlan(CPU_ROUND, WARMUP, CPU_MAX_WEIGHTS)
+    else:
+        plan = RoundPlan(int(batch))
+    size = plan.size
     if n_trials is not None:
         size = min(size, max(1, math.ceil(n_trials / max(1, n_workers))))
-    return max(1, size)
-
+    return RoundPlan(max(1, size), plan.warmup, plan.max_weights)

@@ -100,7 +100,7 @@ def run_worker(job: Job, index: int, host: "PluginHost", stop: "StopRequest") ->
     from automl.records import TrialRecord
     from automl.search.context import SearchContext
     from automl.search.study import StudyLock, open_study
-    from automl.search.trials import Budget, round_size, run_trials
+    from automl.search.trials import Budget, round_plan, run_trials
     from automl.training.device import choose_device
 
     emit("started", index=index)
@@ -118,11 +118,11 @@ def run_worker(job: Job, index: int, host: "PluginHost", stop: "StopRequest") ->
              record=dataclasses.asdict(TrialRecord.of(trial)))
         host.notify("automl_trial_finished", trial=trial, run_dir=job.run_dir)
 
-    size = round_size(cfg.search.batch, device, cfg.search.n_trials, job.n_workers)
+    rounds = round_plan(cfg.search.batch, device, cfg.search.n_trials, job.n_workers)
     budget = Budget(job.run_key, job.target, job.deadline, StudyLock(cfg.search, Path(job.run_dir), study._storage), stop,
                     job.n_workers)
     try:
-        run_trials(ctx, study, budget, size, on_trial, lambda text: emit("progress", text=text))
+        run_trials(ctx, study, budget, rounds, on_trial, lambda text: emit("progress", text=text))
     except Interrupted as exc:
         return ctx, study, exc
     return ctx, study, None
