@@ -36,6 +36,20 @@ def test_a_round_shares_its_leaders_architecture_and_samples_the_rest(tmp_path, 
     assert set(board["state"]) <= {"complete", "pruned"}
 
 
+def test_places_that_pruned_trials_free_are_refilled_with_the_rounds_architecture(tmp_path, credit_frame):
+    """Continuous batching: the median pruner stops some of a round's four trials after epoch 3 (a quarter of 12:
+    still young), new trials of the leader's architecture take their places, up to eight in all; every one is
+    an ordinary trial of the study with its own training settings and outcome."""
+    result = _search(credit_frame, tmp_path / "refilled", "search.n_trials=14", "search.batch=4",
+                     "trainer.max_epochs=12")
+    board = result.leaderboard.set_index("number").sort_index()
+    shared = ["param.mlp.depth", "param.mlp.width", "param.mlp.embedding"]
+    rnd = board.loc[4:][(board.loc[4:, shared] == board.loc[4, shared]).all(axis=1)]
+    assert 4 < len(rnd) <= 8 and list(rnd.index) == list(range(4, 4 + len(rnd)))
+    assert rnd["param.lr"].nunique() == len(rnd) and set(rnd["state"]) <= {"complete", "pruned"}
+    assert "pruned" in set(board.loc[4:7, "state"])
+
+
 def test_auto_warms_up_one_trial_at_a_time_then_stacks_rounds_sized_by_the_device():
     import torch
 

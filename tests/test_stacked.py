@@ -143,8 +143,8 @@ def test_a_stopped_member_stops_updating_while_the_others_go_on(churn):
     members = [Member({"lr": 1e-3, "weight_decay": 1e-2, "batch_size": 256}, torch.as_tensor(p.train),
                       torch.as_tensor(p.val), device_data.targets(p.val), seed=s) for s in (1, 2)]
 
-    def report(epoch: int, values: list) -> set[int]:
-        return {0} if epoch == 0 else set()  # member 0 is pruned after its first epoch
+    def report(steps: list, values: list) -> set[int]:
+        return {0} if steps[0] == 0 else set()  # member 0 is pruned after its first epoch
 
     results = fit_stacked(StackedFit(stack, device_data, members, TrainerConfig(max_epochs=3, patience=5),
                                      data.plan.objective, data.plan.stopper, report=report, keep_last=True))
@@ -174,8 +174,10 @@ def test_the_members_left_after_one_stops_train_as_they_would_alone(churn):
         single.load_state_dict(member_state(stack, m))
         singles.append(single)
 
-    def report(epoch: int, values: list) -> set[int]:
+    def report(steps: list, values: list) -> set[int]:
+        epoch = max(s for s in steps if s is not None)
         assert (values[1] is None) == (epoch > 0) and (values[3] is None) == (epoch > 1)  # left: not reported
+        assert (steps[1] is None) == (values[1] is None)
         return {1} if epoch == 0 else {3} if epoch == 1 else set()  # the stack is cut twice
 
     together = fit_stacked(StackedFit(stack, device_data, members, cfg, data.plan.objective, data.plan.stopper,
@@ -189,6 +191,44 @@ def test_the_members_left_after_one_stops_train_as_they_would_alone(churn):
     first = fit_stacked(StackedFit(singles[1], device_data, [members[1]], TrainerConfig(max_epochs=1, patience=5),
                                    data.plan.objective, data.plan.stopper))[0]
     assert all(torch.allclose(member_state(stack, 1)[k], v, atol=1e-5) for k, v in first.state_dict.items())
+
+
+def test_a_member_that_joins_the_stack_later_trains_as_it_would_alone(churn):
+    """Continuous batching: a new member takes a pruned member's place at an epoch boundary while the stack is
+    young; it counts its own epochs from its first, and it and the member already training both end exactly where
+    they would alone."""
+    import copy
+
+    data, device_data = churn
+    p = data.prepared
+    members = [Member({"lr": lr, "weight_decay": wd, "batch_size": 256}, torch.as_tensor(p.train),
+                      torch.as_tensor(p.val), device_data.targets(p.val), seed=s)
+               for lr, wd, s in [(1e-3, 1e-4, 1), (3e-3, 0.0, 2), (2e-3, 1e-2, 3)]]
+    cfg = TrainerConfig(max_epochs=3, patience=5)
+    stack = _stack(p.info, PARAMS[:1] * 2)
+    joining = _stack(p.info, PARAMS[:1], seed=7)
+    singles = [_stack(p.info, PARAMS[:1]) for _ in range(2)]
+    singles[0].load_state_dict(member_state(stack, 1))
+    singles[1].load_state_dict(joining.state_dict())
+    seen, offered = [], []
+
+    def report(steps: list, values: list) -> set[int]:
+        seen.append(list(steps))
+        return {0} if steps[0] == 0 else set()
+
+    def refill(free: int):
+        offered.append(free)
+        return ([members[2]], copy.deepcopy(joining)) if len(offered) == 1 else None
+
+    together = fit_stacked(StackedFit(stack, device_data, members[:2], cfg, data.plan.objective, data.plan.stopper,
+                                      report=report, refill=refill))
+    assert len(together) == 3 and type(together[0]).__name__ == "Pruned"
+    assert seen[0] == [0, 0] and seen[1] == [None, 1, 0] and seen[2] == [None, 2, 1] and seen[3] == [None, None, 2]
+    assert offered == [1]  # the pruned member's place; later the stack is too old for members to join (3 // 4)
+    for m, single, member in ((1, singles[0], members[1]), (2, singles[1], members[2])):
+        alone = fit_stacked(StackedFit(single, device_data, [member], cfg, data.plan.objective, data.plan.stopper))[0]
+        assert together[m].epochs == alone.epochs == 3 and together[m].value == pytest.approx(alone.value, abs=1e-5)
+        assert max(float((together[m].state_dict[k] - alone.state_dict[k]).abs().max()) for k in alone.state_dict) < 1e-4
 
 
 @pytest.mark.parametrize("fused", [True, False])
@@ -228,8 +268,8 @@ def test_each_members_value_is_what_its_kept_weights_score(churn):
     params = [dict(PARAMS[0], dropout=0.2)] * len(members)
     stack = _stack(p.info, params)
 
-    def report(epoch: int, values: list) -> set[int]:
-        return {4} if epoch == 2 else set()
+    def report(steps: list, values: list) -> set[int]:
+        return {4} if steps[4] == 2 else set()
 
     results = fit_stacked(StackedFit(stack, device_data, members, TrainerConfig(max_epochs=8, patience=1),
                                      data.plan.objective, data.plan.stopper, report=report))

@@ -157,15 +157,18 @@ def portfolio(families: list["ModelFamily"], info: Any, n_trials: Optional[int])
 
 
 def ask(study: "optuna.Study", key: str, n: int,
-        lead: Optional[Callable[["optuna.Trial"], Optional[dict[str, Any]]]] = None) -> list["optuna.Trial"]:
+        lead: Optional[Callable[["optuna.Trial"], Optional[dict[str, Any]]]] = None,
+        shared: Optional[dict[str, Any]] = None) -> list["optuna.Trial"]:
     """Ask for `n` trials of run `key`: its interrupted trials again first, then its queued configurations,
     then the sampler's. With `lead`, the first of the sampler's trials leads the round: `lead(trial)` samples it
     and returns the parameters the round's other sampled trials take from it (they are enqueued with those
-    fixed, so the sampler draws only the rest); `lead` returning None ends the round at that trial. Call under the
-    `StudyLock`."""
+    fixed, so the sampler draws only the rest); `lead` returning None ends the round at that trial. With `shared`
+    (a round's places refilled), only the sampler's trials, with `shared` fixed, and none while interrupted
+    trials or queued configurations wait (they lead rounds of their own). Call under the `StudyLock`."""
     run = StudyRun.of(study, key)
     asked: list["optuna.Trial"] = []
-    shared: Optional[dict[str, Any]] = None
+    if shared is not None and run is not None and (run.reruns or run.queue):
+        return asked
     while len(asked) < n:
         sampled = False
         if run is not None and run.reruns:

@@ -114,7 +114,7 @@ def tabm_network(params: dict[str, Any], info: TabularInfo) -> "nn.Module":
 
 def backbone_key(params: dict[str, Any]) -> tuple:
     """Configurations with the same depth and numeric embedding share a stack (widths are padded). A round of
-    trials shares depth, width and embedding (`round_shares`), so its members stack unpadded."""
+    trials shares depth, width, embedding and its bins (`round_shares`), so its members stack unpadded."""
     return (params["depth"], params["embedding"], params.get("arch"))
 
 
@@ -194,7 +194,7 @@ MLP = ModelFamily(
     network=mlp_network,
     stack=mlp_stack,
     stack_key=backbone_key,
-    round_shares=("depth", "width", "embedding"),
+    round_shares=("depth", "width", "embedding", "n_bins"),
     portfolio=mlp_portfolio,
     description="multi-layer perceptron: depth, width, dropout, numeric transform (standard / quantile-to-normal "
                 "/ robust clipping), numeric embeddings (piecewise-linear / periodic)",
@@ -206,7 +206,7 @@ TABM = ModelFamily(
     network=tabm_network,
     stack=tabm_stack,
     stack_key=backbone_key,
-    round_shares=("arch", "depth", "width", "embedding"),
+    round_shares=("arch", "depth", "width", "embedding", "n_bins"),
     portfolio=tabm_portfolio,
     description=f"TabM (ICLR 2025): {TABM_SUBMODELS} weight-sharing MLPs (BatchEnsemble or TabM-mini) trained on "
                 "the mean of their losses; depth, width, dropout, numeric transform and embeddings",

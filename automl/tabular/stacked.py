@@ -56,6 +56,21 @@ class Stacked(nn.Module):
             setattr(self, name, [getattr(self, name)[m] for m in chosen])
         self.k = len(chosen)
 
+    def extend(self, other: "Stacked") -> None:
+        """Append the members of `other`, a layer of the same structure and padded sizes (continuous batching:
+        new members join a stack at an epoch boundary)."""
+        theirs = _saved(other)
+        for name, tensor in _saved(self).items():
+            more = theirs[name].detach().to(tensor.device)
+            if more.shape[1:] != tensor.shape[1:]:
+                raise ValueError(f"{type(self).__name__}.{name}: members of shape {tuple(more.shape[1:])} cannot "
+                                 f"join a stack of {tuple(tensor.shape[1:])}")
+            joined = torch.cat([tensor.detach(), more])
+            setattr(self, name, nn.Parameter(joined, tensor.requires_grad) if isinstance(tensor, nn.Parameter) else joined)
+        for name in self.MEMBER_LISTS:
+            setattr(self, name, list(getattr(self, name)) + list(getattr(other, name)))
+        self.k += other.k
+
     def slices(self, m: int) -> dict[str, tuple[slice, ...]]:
         """Tensor name -> the index of member `m`'s part (its leading dim kept, of size one)."""
         return {name: (slice(m, m + 1),) for name in _saved(self)}
@@ -92,6 +107,18 @@ def keep_members(model: nn.Module, index: Sequence[int]) -> None:
         module.keep(chosen)
     if isinstance(getattr(model, "k", None), int):
         model.k = len(chosen)
+
+
+def extend_members(model: nn.Module, other: nn.Module) -> None:
+    """Append the members of `other` (a stacked model of the same structure and padded sizes) to `model`, in
+    place, after its own."""
+    mine, theirs = list(stacked_modules(model)), list(stacked_modules(other))
+    if len(mine) != len(theirs) or any(type(a) is not type(b) for a, b in zip(mine, theirs)):
+        raise ValueError("only a stacked model of the same structure can join a stack")
+    for a, b in zip(mine, theirs):
+        a.extend(b)
+    if isinstance(getattr(model, "k", None), int):
+        model.k += int(getattr(other, "k"))
 
 
 def load_member_state(model: nn.Module, m: int, state: dict[str, torch.Tensor]) -> None:

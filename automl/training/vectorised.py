@@ -77,14 +77,20 @@ class StackedFit:
     trainer: "TrainerConfig"
     objective: "MetricSpec"
     stopper: Optional["MetricSpec"] = None
-    #: Called after each epoch with the epoch index and each member's objective (None: not training);
-    #: returns the members to stop as pruned.
-    report: Optional[Callable[[int, list[Optional[float]]], set[int]]] = None
+    #: Called after each epoch with each member's epoch index (0-based and its own: a member that joined late
+    #: counts from its first epoch) and objective (both None: not training); returns the members to stop as pruned.
+    report: Optional[Callable[[list[Optional[int]], list[Optional[float]]], set[int]]] = None
     #: Wall-clock time (time.time()) at which members still training are stopped and reported as pruned.
     deadline: Optional[float] = None
     keep_last: bool = False
     #: As `FitRequest.check`: raises `Pruned` (every member still training stops, pruned) or `Interrupted`.
     check: Optional[Callable[[int, int, int], None]] = None
+    #: Continuous batching: called at an epoch boundary where members have left, in the stack's first quarter of
+    #: `max_epochs` (a member that joined later would train on alone after the others), with the number of free
+    #: places (the stack's starting size less the members still training); returns new members and a stacked
+    #: model of them, of the same structure and padded sizes as `model` (already initialised), which join the
+    #: stack for their own first epoch; or None. Their results follow the first members', in order of joining.
+    refill: Optional[Callable[[int], Optional[tuple[list[Member], Any]]]] = None
 
 
 def fit_stacked(fit: StackedFit) -> list["FitResult | Exception"]:
@@ -93,17 +99,19 @@ def fit_stacked(fit: StackedFit) -> list["FitResult | Exception"]:
 
     A member that stops leaves the stack: after the epoch it stopped in, the model training on is cut down to the
     members still training (`keep_members`), so a round whose members are mostly pruned early costs what its
-    survivors cost. `fit.model` itself ends with every member's kept weights."""
+    survivors cost; with `fit.refill`, new members take the free places (continuous batching, as a language-model
+    server refills its batch as sequences finish: Yu et al., OSDI 2022), so the stack stays full. `fit.model`
+    itself ends with every member's kept weights."""
     import copy
 
     import numpy as np
     import torch
 
-    from automl.tabular.stacked import keep_members, member_state
+    from automl.tabular.stacked import extend_members, keep_members, member_state
 
     start = time.perf_counter()
-    model, data, members, cfg = fit.model, fit.data, fit.members, fit.trainer
-    k = len(members)
+    model, data, members, cfg = fit.model, fit.data, list(fit.members), fit.trainer
+    k = capacity = len(members)
     device = members[0].train.device
     model.to(device)
     for m, member in enumerate(members):
@@ -115,13 +123,16 @@ def fit_stacked(fit: StackedFit) -> list["FitResult | Exception"]:
     batch_size = int(members[0].hp["batch_size"])
     generators = [torch.Generator(device=device).manual_seed(m.seed) for m in members]
     judges = [EpochJudge(fit.objective, fit.stopper, cfg.patience) for _ in members]
+    joined = [0] * k  # the stack's epochs before each member's first
     outcome: list[Optional[Exception]] = [None] * k
     active = [True] * k
     best = {name: t.detach().clone() for name, t in model.state_dict().items()}
     compute_s, clock = 0.0, time.perf_counter
     amp = autocast_context(device, str(cfg.precision))  # bf16 on a GPU that has it; scores stay full precision
 
-    for epoch in range(1, cfg.max_epochs + 1):
+    epoch = 0
+    while ids:
+        epoch += 1
         live_model.train()
         here = [members[i] for i in ids]
         hps = [m.hp for m in here]
@@ -148,12 +159,13 @@ def fit_stacked(fit: StackedFit) -> list["FitResult | Exception"]:
             if fit.keep_last:
                 _keep(best, live_model, list(range(len(ids))), ids)
             for m in ids:
-                active[m], outcome[m] = False, Pruned(f"{exc} (in epoch {epoch})")
+                active[m], outcome[m] = False, Pruned(f"{exc} (in epoch {epoch - joined[m]})")
             break
         finite = torch.isfinite(totals).tolist()
         for p, m in enumerate(ids):
             if not finite[p]:
-                active[m], outcome[m] = False, Diverged(f"training loss became {float(totals[p])} in epoch {epoch}")
+                active[m], outcome[m] = False, Diverged(f"training loss became {float(totals[p])} in epoch "
+                                                        f"{epoch - joined[m]}")
         scoring = [p for p, m in enumerate(ids) if active[m]]
         if scoring:
             scores = data.stacked_predict(live_model, [m.val for m in here], cfg.eval_batch_size)
@@ -161,40 +173,65 @@ def fit_stacked(fit: StackedFit) -> list["FitResult | Exception"]:
             for p in scoring:
                 m, s = ids[p], scores[p]
                 if not bool(np.isfinite(s).all()):
-                    active[m], outcome[m] = False, Diverged(f"validation predictions are not finite in epoch {epoch}")
+                    active[m], outcome[m] = False, Diverged(f"validation predictions are not finite in epoch "
+                                                            f"{epoch - joined[m]}")
                     continue
                 try:
-                    if judges[m].update(epoch, members[m].y_val, s):
+                    if judges[m].update(epoch - joined[m], members[m].y_val, s):
                         improved.append(p)
                 except Diverged as exc:
                     active[m], outcome[m] = False, exc
             _keep(best, live_model, improved, ids)
         values = [judges[m].history[-1] if active[m] and judges[m].history else None for m in range(k)]
         if fit.report is not None:
-            for m in fit.report(epoch - 1, values):
+            steps = [epoch - joined[m] - 1 if values[m] is not None else None for m in range(k)]
+            for m in fit.report(steps, values):
                 if active[m]:
-                    active[m], outcome[m] = False, Pruned(f"pruned after epoch {epoch}")
+                    active[m], outcome[m] = False, Pruned(f"pruned after epoch {epoch - joined[m]}")
         for m in ids:
-            if active[m] and judges[m].done:
-                active[m] = False  # early stopping: its best epoch is kept
+            if active[m] and (judges[m].done or epoch - joined[m] >= cfg.max_epochs):
+                active[m] = False  # early stopping, or its last epoch: its best epoch is kept
         if fit.deadline is not None and time.time() >= fit.deadline:
             for m in ids:
                 if active[m]:
-                    active[m], outcome[m] = False, Pruned(f"stopped at the search's deadline after epoch {epoch}")
+                    active[m], outcome[m] = False, Pruned(f"stopped at the search's deadline after epoch "
+                                                          f"{epoch - joined[m]}")
         still = [p for p, m in enumerate(ids) if active[m]]
         if fit.keep_last:  # a refit keeps the last epoch: stopping members leave theirs
             _keep(best, live_model, [p for p, m in enumerate(ids) if not active[m]], ids)
-        if not still:
-            break
-        if len(still) < len(ids):
+        if still and len(still) < len(ids):
             if live_model is model:  # the caller's model keeps every member; training goes on in a copy
                 live_model = copy.deepcopy(model)
             keep_members(live_model, still)
             optimiser.keep(_trainable(live_model), still)
-            ids = [ids[p] for p in still]
-    else:
-        if fit.keep_last:
-            _keep(best, live_model, list(range(len(ids))), ids)
+        ids = [ids[p] for p in still]
+        # members join while the stack is young: one that joined late would train on long after the others
+        joins = fit.refill is not None and len(ids) < capacity and epoch <= max(1, cfg.max_epochs // 4)
+        new = fit.refill(capacity - len(ids)) if joins else None
+        if new:
+            joining, extra = new
+            extra.to(device)
+            for j, member in enumerate(joining):
+                data.fit_inputs(extra, member.train, j)
+            lrs, decays = [float(m.hp["lr"]) for m in joining], [float(m.hp.get("weight_decay", 0.0)) for m in joining]
+            if ids:  # live_model is a copy here: a member left, or there would be no free place
+                extend_members(live_model, extra)
+                optimiser.extend(_trainable(live_model), lrs, decays)
+            else:  # every member had stopped: the new ones are the whole stack
+                live_model = copy.deepcopy(extra)
+                optimiser = _AdamW(_trainable(live_model), lrs, decays, device)
+            extend_members(model, extra)
+            for name, tensor in extra.state_dict().items():
+                best[name] = torch.cat([best[name], tensor.detach().to(best[name].device)])
+            n = len(joining)
+            ids += list(range(k, k + n))
+            members += joining
+            generators += [torch.Generator(device=device).manual_seed(m.seed) for m in joining]
+            judges += [EpochJudge(fit.objective, fit.stopper, cfg.patience) for _ in joining]
+            joined += [epoch] * n
+            outcome += [None] * n
+            active += [True] * n
+            k += n
 
     model.load_state_dict(best)
     wall = clock() - start
@@ -307,6 +344,18 @@ class _AdamW:
         for name in ("steps", "m", "v"):
             setattr(self, name, getattr(self, name).index_select(0, index))
         self.lrs, self.decays = [self.lrs[p] for p in positions], [self.decays[p] for p in positions]
+
+    def extend(self, params: list["torch.Tensor"], lrs: list[float], decays: list[float]) -> None:
+        """Follow a model that new members joined (`extend_members`): `params` are its parameters, the new
+        members last; theirs start with zero moments and step counts."""
+        import torch
+
+        n, k = len(lrs), self.flat.shape[0] + len(lrs)
+        self._bind(params, k)
+        for name in ("steps", "m", "v"):
+            old = getattr(self, name)
+            setattr(self, name, torch.cat([old, old.new_zeros(n, old.shape[1])]))
+        self.lrs, self.decays = self.lrs + list(lrs), self.decays + list(decays)
 
     def step(self, stepping: "torch.Tensor") -> None:
         import torch
