@@ -70,6 +70,8 @@ class SearchContext:
     y_val: Optional["np.ndarray"] = None
     #: Under privacy: the families DP-SGD cannot train here, with the reason (`automl.search.privacy`).
     private_declined: Optional[dict[str, str]] = None
+    #: Where the trials train.
+    device: Optional["torch.device"] = None
 
     @property
     def stacks(self) -> bool:
@@ -97,7 +99,7 @@ class SearchContext:
         from automl.training.engine import make_engine
 
         data = plan.pipeline.bind(prepared, device)
-        ctx = cls(cfg, host, plan, prepared, run_dir, make_engine(cfg.trainer.engine), data)
+        ctx = cls(cfg, host, plan, prepared, run_dir, make_engine(cfg.trainer.engine), data, device=device)
 
         def rows(a: "np.ndarray") -> "torch.Tensor":
             return torch.as_tensor(a, dtype=torch.long, device=device)

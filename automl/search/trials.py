@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterator, Optional
 
 from automl.records import TrialRecord
 from automl.search.context import (FamilyTrial, fold_state, out_of_fold, save_weights, split_state)
+from automl.training.device import release_memory
 from automl.training.engine import Diverged, Pruned
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -204,6 +205,7 @@ class TrialRound:
         for key, group in groups.items():
             if isinstance(key, tuple) and key[0] == "stack":
                 yield from self._stacked(group, shared if any(s.trial.number == leader for s in group) else None)
+                release_memory(self.ctx.device)  # stacks of ever-new sizes fragment the heap
             else:
                 for s in group:
                     yield self._single(s)

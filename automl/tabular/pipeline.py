@@ -256,7 +256,9 @@ class TabularData(DeviceData):
         return stacked_row_losses(logits, y, self.task, self.class_weight if any(balanced) else None, balanced)
 
     def stacked_predict(self, model: Any, rows: list["torch.Tensor"], batch_size: int) -> list["np.ndarray"]:
-        """Each member's scores on its own rows (the same tensor for every member, or one each)."""
+        """Each member's scores on its own rows (the same tensor for every member, or one each), `batch_size` rows
+        at a time across the stack (batch_size / K per member), so that a stack's evaluation holds no more
+        activations at once than a single network's, whatever its K."""
         import torch
 
         k = len(rows)
@@ -266,7 +268,8 @@ class TabularData(DeviceData):
             longest = max(len(r) for r in rows)
             index = torch.stack([torch.cat([r, r[:1].expand(longest - len(r))]) if len(r) < longest else r
                                  for r in rows])
-        outs = predict_in_batches(model, index.T, batch_size, lambda m, idx: m(self.x_num[idx.T], self.x_cat[idx.T]))
+        outs = predict_in_batches(model, index.T, max(1, batch_size // k),
+                                  lambda m, idx: m(self.x_num[idx.T], self.x_cat[idx.T]))
         logits = torch.cat(outs, dim=1) if outs else torch.empty(k, 0, 1)
         scores = outputs_to_scores(logits, self.task).cpu().numpy()
         if self.task == REGRESSION:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any
+import ctypes
+import ctypes.util
+import functools
+import sys
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from automl.errors import ConfigError
 
@@ -36,3 +40,30 @@ def autocast_context(device: "torch.device", precision: str) -> Any:
     if device.type == "cpu" and precision == "bf16":
         return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def release_memory(device: Optional["torch.device"]) -> None:
+    """Give back what a finished group of trials freed: CUDA's cached blocks (`torch.cuda.empty_cache`), and the
+    C heap's free pages (glibc's `malloc_trim`). Stacks whose member count changes every few epochs allocate
+    tensors of ever-new sizes, and glibc keeps the freed pieces of its heap: a 200-trial batched study in one
+    process crept from 427 to 517 MiB with no tensor alive between rounds (flat at about 420 MiB once freed
+    pages go back). A no-op where there is nothing to give back."""
+    if device is not None and device.type == "cuda":
+        import torch
+
+        torch.cuda.empty_cache()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim() -> Optional[Callable[[int], int]]:
+    """glibc's malloc_trim, or None (another C library, another system)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+    return getattr(libc, "malloc_trim", None)
