@@ -5,8 +5,8 @@ against batched.
     .venv/bin/python benchmarks/gpu.py --trials 100 --epochs 20
 
 The same search twice on ISLR Default (10,000 rows) as a CSV, the MLP and TabM families: `search.batch=1`
-(one trial at a time) and `search.batch=auto` (32 trials asked at once on a GPU, those sharing a structure
-trained as one stacked model), `trainer.accelerator=cuda` (bf16 autocast where the GPU has it). nvidia-smi is
+(one trial at a time) and `search.batch=auto` (after 16 trials one at a time, 32 trials asked at once on a
+GPU, those sharing a structure trained as one stacked model, places freed early refilled), `trainer.accelerator=cuda` (bf16 autocast where the GPU has it). nvidia-smi is
 sampled every 0.2 s for utilisation and memory; the study gives trials per minute. Prints a table and writes
 benchmarks/results/gpu.json and gpu.md (the machine, the GPU, the versions). On a machine without a GPU it
 says so and writes nothing.

@@ -602,9 +602,11 @@ def round_plan(batch: str, device: Any, n_trials: Optional[int], n_workers: int)
     `GPU_ROUND` on a GPU and of `CPU_ROUND` on a CPU behind leaders of at most `CPU_MAX_WEIGHTS` weights, both
     after `WARMUP` trials one at a time. A round is never more than this process's share of the trials.
 
-    Measured (`benchmarks/speed.py`, BENCHMARKS.md): rounds of 8 from the first trial ran 0.63x the trials per
-    minute of one trial at a time on 2 CPU cores, because one random wide leader committed 8 trials to an
-    architecture whose steps are arithmetic; the warm-up and the weight limit are what that measurement taught."""
+    Measured (`benchmarks/speed.py`, BENCHMARKS.md, 60 trials of mlp on ISLR Default, 2 CPU cores): rounds of 8
+    from the first trial ran 0.63-0.83x the trials per minute of one trial at a time, because one random wide
+    leader committed 8 trials to an architecture whose steps are arithmetic; with the warm-up, the weight limit
+    and refills, auto ran 1.26x in the benchmark's run (1.2-1.9x per run; the sampler's path decides how wide
+    the networks are)."""
     gpu = getattr(device, "type", "cpu") == "cuda"
     if batch == "auto":
         plan = RoundPlan(GPU_ROUND, WARMUP) if gpu else RoundPlan(CPU_ROUND, WARMUP, CPU_MAX_WEIGHTS)
