@@ -137,6 +137,8 @@ def run_trials(ctx: "SearchContext", study: "optuna.Study", budget: Budget, plan
     trials.ask = refill
 
     def finished(study: "optuna.Study") -> int:
+        if plan.warmup == 0 or plan.size == 1:  # nothing to count: the size never changes
+            return plan.warmup
         return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)))
 
     try:

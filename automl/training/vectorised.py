@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol
 
-from automl.training.device import autocast_context, release_memory
+from automl.training.device import autocast_context, trim_heap
 from automl.training.engine import CHECK_EVERY, Diverged, EpochJudge, FitResult, Pruned
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -204,7 +204,7 @@ def fit_stacked(fit: StackedFit) -> list["FitResult | Exception"]:
                 live_model = copy.deepcopy(model)
             keep_members(live_model, still)
             optimiser.keep(_trainable(live_model), still)
-            release_memory(device)  # the old stack's tensors, of sizes the new one will not ask for again
+            trim_heap()  # the old stack's tensors, of sizes the new one will not ask for again
         ids = [ids[p] for p in still]
         # members join while the stack is young: one that joined late would train on long after the others
         joins = fit.refill is not None and len(ids) < capacity and epoch <= max(1, cfg.max_epochs // 4)
