@@ -231,6 +231,20 @@ def test_a_member_that_joins_the_stack_later_trains_as_it_would_alone(churn):
         assert max(float((together[m].state_dict[k] - alone.state_dict[k]).abs().max()) for k in alone.state_dict) < 1e-4
 
 
+def test_a_member_that_ends_its_last_epoch_after_the_deadline_is_pruned(churn):
+    """The budget is the budget: a member still training when the search's deadline passed is pruned, even when
+    the epoch it was in was its last."""
+    import time
+
+    data, device_data = churn
+    p = data.prepared
+    member = Member({"lr": 1e-3, "weight_decay": 0.0, "batch_size": 256}, torch.as_tensor(p.train),
+                    torch.as_tensor(p.val), device_data.targets(p.val), seed=1)
+    result = fit_stacked(StackedFit(_stack(p.info, PARAMS[:1]), device_data, [member], TrainerConfig(max_epochs=1),
+                                    data.plan.objective, data.plan.stopper, deadline=time.time()))[0]
+    assert type(result).__name__ == "Pruned" and "deadline" in str(result)
+
+
 @pytest.mark.parametrize("fused", [True, False])
 def test_each_member_steps_as_torchs_adamw_with_its_own_rate_and_decay(fused):
     """Both update paths (torch's fused kernel per member, and tensor operations) are torch.optim.AdamW per

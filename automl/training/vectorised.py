@@ -189,13 +189,16 @@ def fit_stacked(fit: StackedFit) -> list["FitResult | Exception"]:
                 if active[m]:
                     active[m], outcome[m] = False, Pruned(f"pruned after epoch {epoch - joined[m]}")
         for m in ids:
-            if active[m] and (judges[m].done or epoch - joined[m] >= cfg.max_epochs):
-                active[m] = False  # early stopping, or its last epoch: its best epoch is kept
+            if active[m] and judges[m].done:
+                active[m] = False  # early stopping: its best epoch is kept
         if fit.deadline is not None and time.time() >= fit.deadline:
-            for m in ids:
+            for m in ids:  # still training at the deadline (its last epoch included): pruned, as the budget says
                 if active[m]:
                     active[m], outcome[m] = False, Pruned(f"stopped at the search's deadline after epoch "
                                                           f"{epoch - joined[m]}")
+        for m in ids:
+            if active[m] and epoch - joined[m] >= cfg.max_epochs:
+                active[m] = False  # its last epoch: its best epoch is kept
         still = [p for p, m in enumerate(ids) if active[m]]
         if fit.keep_last:  # a refit keeps the last epoch: stopping members leave theirs
             _keep(best, live_model, [p for p, m in enumerate(ids) if not active[m]], ids)
