@@ -140,3 +140,19 @@ def test_memory_a_finished_group_freed_goes_back_to_the_system():
     before = resident_mib()
     release_memory(torch.device("cpu"))
     assert before - resident_mib() > 20, "the freed 48 MB stayed resident"
+
+
+def test_a_cross_validated_trial_reports_while_its_first_fold_has_stopped(tmp_path):
+    """A trial's fold models train as one stack and stop early one by one: once its first fold has stopped, the
+    trial still reports its epoch (from the folds still training) and finishes as an ordinary trial. (A small,
+    easy table, where folds converge within a few epochs, at different ones.)"""
+    from sklearn.datasets import load_breast_cancer
+
+    frame = load_breast_cancer(as_frame=True).frame
+    frame["Status"] = frame.pop("target").map({0: "malignant", 1: "benign"})
+    frame["rownames"] = range(len(frame))
+    result = _search(frame, tmp_path, "search.n_trials=4", "search.batch=1", "search.cv.folds=3",
+                     "trainer.max_epochs=20", "trainer.patience=2", "data.positive_class=malignant")
+    board = result.leaderboard
+    assert "fail" not in set(board["state"]), board[["state", "fail_reason"]]
+    assert (board["epochs"] > 1).all()

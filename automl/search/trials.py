@@ -321,17 +321,19 @@ class TrialRound:
             stop: set[int] = set()
             if self.multi:  # Optuna prunes single-objective studies only
                 return stop
-            reporting = []
+            reporting = {}
             for i, s in enumerate(group):
-                latest = [values[m] for m in of_trial[i] if values[m] is not None]
-                if i in stopped or not latest:
+                # a trial's folds joined together, so the ones still training share its epoch; a fold that
+                # stopped early has none
+                training = [m for m in of_trial[i] if values[m] is not None and steps[m] is not None]
+                if i in stopped or not training:
                     continue
-                s.trial.report(float(np.mean(latest)), steps[of_trial[i][0]])
-                reporting.append(i)
-            for i in reporting:  # every member has reported this epoch before any is judged (the pruner's peers)
+                reporting[i] = steps[training[0]]
+                s.trial.report(float(np.mean([values[m] for m in training])), reporting[i])
+            for i, step in reporting.items():  # every member has reported this epoch before any is judged
                 if group[i].trial.should_prune():
                     stopped.add(i)
-                    TrialRecord.note(group[i].trial, epochs=steps[of_trial[i][0]] + 1)
+                    TrialRecord.note(group[i].trial, epochs=step + 1)
                     stop |= set(of_trial[i])
             return stop
 
