@@ -65,6 +65,9 @@ class EnsembleConfig:
     size: int = 25
     #: The best trials that keep their weights and predictions as the ensemble's candidates.
     candidates: int = 20
+    #: Single-split studies: train each member of the final model once more on all development rows (training and
+    #: validation) for its best epoch count, as time allows (`automl.search.finalize`); false: the searched models.
+    refit: bool = True
 
 
 @dataclass

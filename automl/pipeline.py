@@ -168,6 +168,10 @@ class Pipeline(ABC):
 
     #: Stored in the predictor so that `automl.load` finds the pipeline again through the domain.
     name: str = "abstract"
+    #: Whether the final model's members may train once more on all development rows after a single-split search
+    #: (`search.ensemble.refit`): true where validation rows are ordinary rows, false where they are held out by
+    #: construction (each user's next interaction).
+    refits: bool = False
 
     @abstractmethod
     def prepare(self, table: Table, cfg: "RunConfig") -> Prepared:

@@ -220,6 +220,9 @@ class FinalReport:
     ensemble: Optional[dict[str, Any]] = None
     #: The best trial alone on the same test rows, beside the ensemble (`test`: metric values).
     best_single: Optional[dict[str, Any]] = None
+    #: The members trained once more on all development rows (`search.ensemble.refit`): how many, on how many
+    #: rows, for how many epochs, and the final model as searched on the same test rows (`test_searched`).
+    refit: Optional[dict[str, Any]] = None
     #: Per sensitive attribute (`data.sensitive`): group rates and the fairness differences at the decision
     #: threshold on test, with 95% intervals (`automl.fairness`).
     fairness: dict[str, Any] = field(default_factory=dict)

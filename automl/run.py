@@ -89,13 +89,13 @@ REPORT_S = 8
 
 def search_deadline(cfg: "RunConfig", started: float) -> Optional[float]:
     """When trials must stop (a `time.time()`), so that the whole run ends within `search.timeout`: the search
-    gets the budget less a reserve for the final model, its evaluation and the files (15% of it, at least 3 s,
-    at most half)."""
+    gets the budget less a reserve for the final model, its evaluation and the files (`final_reserve`)."""
+    from automl.search.context import final_reserve
+
     if cfg.search.timeout is None:
         return None
     budget = float(cfg.search.timeout)
-    reserve = min(max(0.15 * budget, 3.0), 0.5 * budget)
-    return time.time() - (time.perf_counter() - started) + budget - reserve
+    return time.time() - (time.perf_counter() - started) + budget - final_reserve(budget)
 
 
 def record_config(cfg: "RunConfig", run_dir: Path) -> None:

@@ -169,6 +169,52 @@ def test_small_data_is_scored_by_cross_validation(tmp_path, credit_frame, caplog
     stored = load_file(str(tmp_path / "trials" / f"trial_{report.model['best_trial']}.safetensors"))
     assert stored["@oof"].shape[0] == n_dev and {k.split(".")[0] for k in stored} >= {"fold0", "fold1", "fold2"}
     assert "replaying" not in caplog.text
+    assert report.refit is None  # fold models each saw most of the rows already
+
+
+def test_the_final_model_trains_again_on_all_development_rows(tmp_path, credit_frame):
+    """A single-split study's members are trained once more on training + validation rows for their best epoch
+    count; metrics.json says so and keeps the searched model's test figures beside the refit one's."""
+    import json
+
+    from safetensors.torch import load_file as load
+
+    data = credit_frame.drop(columns=["rownames"])
+    result = _automl("search.n_trials=3", "trainer.max_epochs=3", "search.ensemble.size=0", families="[mlp]").fit(
+        data=data, target="Status", run_dir=tmp_path)
+    report = json.loads((tmp_path / "metrics.json").read_text())
+    n_dev = round(len(data) * 0.8)
+    assert report["refit"]["members"] == 1 and report["refit"]["rows"] == n_dev
+    best = report["model"]["best_trial"]
+    assert report["refit"]["epochs"] == [{"trial": best, "epochs": int(result.leaderboard.set_index("number")
+                                                                        .best_epoch[best])}]
+    assert set(report["refit"]["test_searched"]) == set(report["test"])
+    assert report["refit"]["test_searched"] != report["test"]
+    searched = load(str(tmp_path / "trials" / f"trial_{best}.safetensors"))
+    final = load(str(tmp_path / "predictor" / "model.safetensors"))
+    shared = [k for k in final if k in searched and final[k].shape == searched[k].shape]
+    assert shared and any(not (final[k] == searched[k]).all() for k in shared)  # new weights, not the trial's
+    assert result.load().predict_proba(data.head(5)).shape == (5, 2)
+
+
+def test_refits_that_do_not_fit_the_budget_keep_the_searched_members(tmp_path, credit_frame, monkeypatch):
+    import json
+    import time
+
+    import automl.search.context as context
+
+    monkeypatch.setattr(context, "run_end", lambda timeout, deadline: time.time() - 1.0)  # no time left
+    _automl("search.n_trials=3", "trainer.max_epochs=3", "search.timeout=600", families="[mlp]").fit(
+        data=credit_frame.drop(columns=["rownames"]), target="Status", run_dir=tmp_path)
+    report = json.loads((tmp_path / "metrics.json").read_text())
+    assert report["refit"] is None or report["refit"]["members"] == 0
+
+
+def test_refit_can_be_turned_off(tmp_path, credit_frame):
+    result = _automl("search.n_trials=2", "trainer.max_epochs=2", "search.ensemble.refit=false",
+                     families="[mlp]").fit(data=credit_frame.drop(columns=["rownames"]), target="Status",
+                                           run_dir=tmp_path)
+    assert result.outcome.final.report.refit is None
 
 
 def test_folds_are_replayed_when_the_best_trial_left_no_weights(tmp_path, credit_frame, monkeypatch, caplog):

@@ -72,6 +72,9 @@ class SearchContext:
     private_declined: Optional[dict[str, str]] = None
     #: Where the trials train.
     device: Optional["torch.device"] = None
+    #: When the whole run must have ended (`search.timeout`; a `time.time()`), or None: the final model's refits
+    #: stop in time for the evaluation and the files.
+    finish_by: Optional[float] = None
 
     @property
     def stacks(self) -> bool:
@@ -252,6 +255,17 @@ def save_weights(run_dir: Path, number: int, state_dict: dict[str, "torch.Tensor
     tmp = path.with_suffix(".tmp")
     save_file({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, str(tmp))
     tmp.replace(path)  # atomic: a crash never leaves half a file behind
+
+
+def final_reserve(timeout: float) -> float:
+    """Seconds of `search.timeout` the trials leave to the final model (its refits), its evaluation and the files:
+    a fifth of the budget, at least 3 s, at most half."""
+    return min(max(0.2 * timeout, 3.0), 0.5 * timeout)
+
+
+def run_end(timeout: Optional[float], deadline: Optional[float]) -> Optional[float]:
+    """When the run must have ended, from its search's deadline (`automl.run.search_deadline`)."""
+    return None if timeout is None or deadline is None else deadline + final_reserve(float(timeout))
 
 
 def refit_trainer(trainer: "TrainerConfig", epochs: int) -> "TrainerConfig":

@@ -109,7 +109,7 @@ def _with_workers(cfg: "RunConfig", plan: "Plan", prepared: "Prepared", run_dir:
 def _in_process(cfg: "RunConfig", host: "PluginHost", plan: "Plan", prepared: "Prepared", run_dir: Path,
                 study: Any, progress: "StudyProgress", deadline: Optional[float], lock: "StudyLock",
                 stop: "StopRequest", run: "StudyRun", outcome: SearchOutcome) -> None:
-    from automl.search.context import SearchContext
+    from automl.search.context import SearchContext, run_end
     from automl.search.finalize import finalize
     from automl.search.study import has_completed, require_completed
     from automl.search.trials import Budget, round_plan, run_trials
@@ -119,6 +119,7 @@ def _in_process(cfg: "RunConfig", host: "PluginHost", plan: "Plan", prepared: "P
     with torch_threads(cfg.trainer.threads):
         device = choose_device(cfg.trainer.accelerator)
         ctx = SearchContext.build(cfg, host, plan, prepared, run_dir, device)
+        ctx.finish_by = run_end(cfg.search.timeout, deadline)
 
         def on_trial(study: Any, trial: Any) -> None:
             progress.trial_done(trial.number, trial.state.name, trial.values[0] if trial.values else None,

@@ -70,10 +70,16 @@ def finalize(ctx: "SearchContext", study: "optuna.Study") -> FinalModel:
         chosen = [(candidates[0], 1.0)] if candidates and candidates[0].trial.number == best.number else []
     else:
         chosen = [(candidates[i], w) for i, w in sorted(selection.weights.items(), key=lambda kv: -kv[1])]
+    searched, refit = None, None
     if chosen:
         models = [_member_model(ctx, c) for c, _ in chosen]
         weights = [w for _, w in chosen]
         model = models[0][0] if len(models) == 1 else fmt.combine([m for m, _ in models], weights, info)
+        if _refits(ctx, front):
+            refitted, refit = _refit_members(ctx, chosen, [m for m, _ in models])
+            if refit["members"]:
+                searched = model
+                model = refitted[0] if len(refitted) == 1 else fmt.combine(refitted, weights, info)
         val_rows = chosen[0][0].rows
         p_val = sum(w * c.predictions for c, w in chosen) if chosen[0][0].predictions is not None else None
         folds = [n for _, n in models]
@@ -115,6 +121,14 @@ def finalize(ctx: "SearchContext", study: "optuna.Study") -> FinalModel:
         log.info("final model: an ensemble of %d trials (%s), %s %.4f on the held-out rows against %.4f for the best "
                  "trial alone", len(members), ", ".join(f"{m.trial}: {m.weight:.2f}" for m in members),
                  plan.objective.name, selection.score, best_value)
+    if searched is not None and len(prepared.test):
+        refit["test_searched"] = ev.compute(ev.y_test, data.predict(searched.to(data.device), ctx.rows["test"], bs))
+        log.info("refit %d of %d member(s) on all %d development rows: test %s %.4f against %.4f as searched",
+                 refit["members"], len(chosen), refit["rows"], plan.objective.name,
+                 ev.metrics.get(plan.objective.name) or float("nan"),
+                 refit["test_searched"].get(plan.objective.name) or float("nan"))
+    elif searched is not None:
+        log.info("refit %d of %d member(s) on all %d development rows", refit["members"], len(chosen), refit["rows"])
     if plan.domain.evaluate is not None:
         plan.domain.evaluate(ev)
     by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
@@ -130,7 +144,7 @@ def finalize(ctx: "SearchContext", study: "optuna.Study") -> FinalModel:
                "objective": plan.objective.name,
                "members": [{"trial": m.trial, "family": m.family, "weight": m.weight, "folds": m.folds}
                            for m in members]},
-        ensemble=ensemble, best_single=best_single, fairness=fairness, constraints=constraints,
+        ensemble=ensemble, best_single=best_single, refit=refit, fairness=fairness, constraints=constraints,
         privacy=_privacy(ctx, study, members[0].trial, retrained=not chosen),
     )
     options = dataclasses.asdict(plan.options) if dataclasses.is_dataclass(plan.options) else None
@@ -332,7 +346,58 @@ def _member_model(ctx: "SearchContext", candidate: Candidate) -> tuple[Any, int]
     combined = ctx.plan.pipeline.predictor_format().combine(models, [1.0] * len(models), info)
     if combined is not None:
         return combined, len(models)
-    return _refit(ctx, family, record, ctx.cfg.seed + candidate.trial.number, int(record.best_epoch or 1)), 0
+    return _refit(ctx, family, record, ctx.cfg.seed + candidate.trial.number, int(record.best_epoch or 1),
+                  ctx.prepared.development_rows()), 0
+
+
+#: Seconds a run keeps after its last refit for the test evaluation and the files.
+FILES_S = 2.0
+
+
+def _refits(ctx: "SearchContext", front: Optional[list[int]]) -> bool:
+    """Whether the final model's members train once more on all development rows: asked for
+    (`search.ensemble.refit`), a single-split study (a cross-validated one's members are fold models, each on
+    most of the rows, already averaged), a pipeline whose validation rows are ordinary rows, and nothing judged
+    on the searched model's own validation predictions (constraints, a Pareto pick, a privacy budget)."""
+    r = ctx.plan.requirements
+    return (ctx.cfg.search.ensemble.refit and not ctx.folds and ctx.plan.pipeline.refits and front is None
+            and not (r is not None and r.constraints) and ctx.cfg.privacy.epsilon is None)
+
+
+def _refit_members(ctx: "SearchContext", chosen: list[tuple[Candidate, float]],
+                   models: list[Any]) -> tuple[list[Any], dict[str, Any]]:
+    """Each member trained again on all development rows (training and validation) for its best epoch count, as
+    AutoGluon's `refit_full` does and as the LightGBM a user tunes by cross-validation is refit: the rows that only
+    chose the model now train it too (a quarter more rows at the default split). Ensemble weights, calibration and
+    operating points stay those chosen on the searched models' validation predictions. Heaviest member first,
+    while the run's budget (`ctx.finish_by`) allows: a member whose refit would not end in time keeps its
+    searched model."""
+    import time
+
+    from automl.training.engine import Pruned
+
+    dev = ctx.prepared.development_rows()
+    scale = len(dev) / max(1, len(ctx.prepared.train))
+    out, done, epochs = list(models), 0, []
+    for i in sorted(range(len(chosen)), key=lambda i: -chosen[i][1]):
+        candidate = chosen[i][0]
+        record = candidate.record
+        n = int(record.best_epoch or 0)
+        if n < 1:
+            continue
+        if ctx.finish_by is not None:
+            # the trial's own time per epoch, on the larger rows (its evaluations included: a refit evaluates too)
+            cost = float(record.fit_s or 0.0) / max(1, int(record.epochs or n)) * n * scale
+            if time.time() + cost > ctx.finish_by - FILES_S:
+                continue
+        try:
+            out[i] = _refit(ctx, candidate.family, record, ctx.cfg.seed + candidate.trial.number, n, dev,
+                            until=None if ctx.finish_by is None else ctx.finish_by - FILES_S)
+        except Pruned:  # slower than its trial: the searched model stays
+            continue
+        done += 1
+        epochs.append({"trial": candidate.trial.number, "epochs": n})
+    return out, {"members": done, "rows": int(len(dev)), "epochs": epochs}
 
 
 def _retrain_best(ctx: "SearchContext", best: "optuna.trial.FrozenTrial") -> tuple[Any, Any, Any, str, list[int]]:
@@ -348,7 +413,9 @@ def _retrain_best(ctx: "SearchContext", best: "optuna.trial.FrozenTrial") -> tup
         combined = ctx.plan.pipeline.predictor_format().combine(cv.models, [1.0] * len(cv.models), ctx.prepared.info)
         if combined is not None:
             return combined, cv.oof_rows, cv.oof, BAGGED, [len(cv.models)]
-        model = _refit(ctx, family, record, seed, cv.median_best_epoch)
+        log.info("cross-validated study: the final model is trained on all %d development rows for %d epochs (the "
+                 "folds' median best)", len(ctx.prepared.development_rows()), cv.median_best_epoch)
+        model = _refit(ctx, family, record, seed, cv.median_best_epoch, ctx.prepared.development_rows())
         return model, cv.oof_rows, cv.oof, "out-of-fold over the development rows", [0]
     log.info("training the best parameters (trial %d) once more on the training rows", best.number)
     torch.manual_seed(seed)
@@ -359,17 +426,25 @@ def _retrain_best(ctx: "SearchContext", best: "optuna.trial.FrozenTrial") -> tup
     return model, ctx.prepared.val, None, "validation split", [0]
 
 
-def _refit(ctx: "SearchContext", family: "ModelFamily", record: TrialRecord, seed: int, epochs: int) -> Any:
-    """One model on all development rows for a fixed number of epochs (a pipeline that cannot average folds)."""
+def _refit(ctx: "SearchContext", family: "ModelFamily", record: TrialRecord, seed: int, epochs: int,
+           rows: "np.ndarray", until: Optional[float] = None) -> Any:
+    """One model of `record`'s parameters on `rows` for exactly `epochs` epochs, its last kept; with `until` (a
+    `time.time()`), `Pruned` if training is still going then."""
+    import time
+
     import torch
 
-    log.info("cross-validated study: the final model is trained on all %d development rows for %d epochs (the "
-             "folds' median best)", len(ctx.prepared.development_rows()), epochs)
-    dev = torch.as_tensor(ctx.prepared.development_rows(), dtype=torch.long, device=ctx.data.device)
+    from automl.training.engine import Pruned
+
+    def check(epoch: int, step: int, steps: int) -> None:
+        if until is not None and time.time() >= until:
+            raise Pruned("the run's budget ended during the refit")
+
+    dev = torch.as_tensor(rows, dtype=torch.long, device=ctx.data.device)
     torch.manual_seed(seed)
     trained = ctx.new_model(family, record.params, record.hp)
-    result = ctx.fit(trained, record.hp, seed, dev, dev, ctx.data.targets(dev.cpu().numpy()),
-                     trainer=refit_trainer(ctx.cfg.trainer, epochs), keep_last=True)
+    result = ctx.fit(trained, record.hp, seed, dev, dev, ctx.data.targets(rows),
+                     trainer=refit_trainer(ctx.cfg.trainer, epochs), keep_last=True, check=check)
     model = family.create(record.params, ctx.prepared.info)
     model.load_state_dict(result.state_dict)
     return model

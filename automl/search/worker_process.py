@@ -98,7 +98,7 @@ def run_worker(job: Job, index: int, host: "PluginHost", stop: "StopRequest") ->
     from automl.errors import Interrupted
     from automl.plan import resolve
     from automl.records import TrialRecord
-    from automl.search.context import SearchContext
+    from automl.search.context import SearchContext, run_end
     from automl.search.study import StudyLock, open_study
     from automl.search.trials import Budget, round_plan, run_trials
     from automl.training.device import choose_device
@@ -112,6 +112,7 @@ def run_worker(job: Job, index: int, host: "PluginHost", stop: "StopRequest") ->
     study = open_study(cfg.search, Path(job.run_dir), plan.directions, cfg.seed, job.n_workers, index)
     device = choose_device(cfg.trainer.accelerator)
     ctx = SearchContext.build(cfg, host, plan, job.prepared, Path(job.run_dir), device)
+    ctx.finish_by = run_end(cfg.search.timeout, job.deadline)
 
     def on_trial(study: Any, trial: Any) -> None:
         emit("trial", number=trial.number, state=trial.state.name, value=trial.values[0] if trial.values else None,

@@ -52,6 +52,7 @@ class TabularPipeline(Pipeline):
     """Tables with a target column. `search_class_weight` adds class weighting as a searched option."""
 
     name = "tabular"
+    refits = True
 
     def __init__(self, search_class_weight: bool = False) -> None:
         self.search_class_weight = search_class_weight
