@@ -8,7 +8,8 @@
   undefined), `ci95` the 95% intervals a domain computes, `details` its structured results, `model` what was
   evaluated (its members and weights), `ensemble` (members, weights, the held-out objective beside the best
   trial's) and `best_single` (the best trial alone on the same test rows) when the final model is an ensemble,
-  plus `n_test` and `validation_rows`.
+  `refit` (the members trained again on all development rows, and the searched members' test figures), plus
+  `n_test` and `validation_rows`.
 - `run.json`: the `RunSummary`: what the data was (source, rows, features, classes, every column left out and
   why, the split, the validation scheme), the search (objective, families, budget, trials), the wall time and
   the versions of automl, its plugins and the main libraries.
