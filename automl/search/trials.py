@@ -607,10 +607,10 @@ def round_plan(batch: str, device: Any, n_trials: Optional[int], n_workers: int)
     after `WARMUP` trials one at a time. A round is never more than this process's share of the trials.
 
     Measured (`benchmarks/speed.py`, BENCHMARKS.md, 60 trials of mlp on ISLR Default, 2 CPU cores): rounds of 8
-    from the first trial ran 0.63-0.83x the trials per minute of one trial at a time, because one random wide
+    from the first trial ran 0.63-0.93x the trials per minute of one trial at a time, because one random wide
     leader committed 8 trials to an architecture whose steps are arithmetic; with the warm-up, the weight limit
-    and refills, auto ran 1.26x in the benchmark's run (1.2-1.9x per run; the sampler's path decides how wide
-    the networks are)."""
+    and refills, auto ran 1.17x (median of seeds 0-2: 1.14x, 1.24x, 1.05x; earlier single-seed runs 1.2-1.9x:
+    the sampler's path decides how wide the networks are)."""
     gpu = getattr(device, "type", "cpu") == "cuda"
     if batch == "auto":
         plan = RoundPlan(GPU_ROUND, WARMUP) if gpu else RoundPlan(CPU_ROUND, WARMUP, CPU_MAX_WEIGHTS)
