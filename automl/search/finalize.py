@@ -346,8 +346,7 @@ def _member_model(ctx: "SearchContext", candidate: Candidate) -> tuple[Any, int]
     combined = ctx.plan.pipeline.predictor_format().combine(models, [1.0] * len(models), info)
     if combined is not None:
         return combined, len(models)
-    return _refit(ctx, family, record, ctx.cfg.seed + candidate.trial.number, int(record.best_epoch or 1),
-                  ctx.prepared.development_rows()), 0
+    return _refit_folds(ctx, family, record, ctx.cfg.seed + candidate.trial.number, int(record.best_epoch or 1)), 0
 
 
 #: Seconds a run keeps after its last refit for the test evaluation and the files.
@@ -413,9 +412,7 @@ def _retrain_best(ctx: "SearchContext", best: "optuna.trial.FrozenTrial") -> tup
         combined = ctx.plan.pipeline.predictor_format().combine(cv.models, [1.0] * len(cv.models), ctx.prepared.info)
         if combined is not None:
             return combined, cv.oof_rows, cv.oof, BAGGED, [len(cv.models)]
-        log.info("cross-validated study: the final model is trained on all %d development rows for %d epochs (the "
-                 "folds' median best)", len(ctx.prepared.development_rows()), cv.median_best_epoch)
-        model = _refit(ctx, family, record, seed, cv.median_best_epoch, ctx.prepared.development_rows())
+        model = _refit_folds(ctx, family, record, seed, cv.median_best_epoch)
         return model, cv.oof_rows, cv.oof, "out-of-fold over the development rows", [0]
     log.info("training the best parameters (trial %d) once more on the training rows", best.number)
     torch.manual_seed(seed)
@@ -424,6 +421,14 @@ def _retrain_best(ctx: "SearchContext", best: "optuna.trial.FrozenTrial") -> tup
     model = family.create(record.params, ctx.prepared.info)
     model.load_state_dict(result.state_dict)
     return model, ctx.prepared.val, None, "validation split", [0]
+
+
+def _refit_folds(ctx: "SearchContext", family: "ModelFamily", record: TrialRecord, seed: int, epochs: int) -> Any:
+    """A cross-validated study whose pipeline cannot average its fold models: one model on all development rows."""
+    rows = ctx.prepared.development_rows()
+    log.info("cross-validated study: the final model is trained on all %d development rows for %d epochs (the "
+             "folds' median best)", len(rows), epochs)
+    return _refit(ctx, family, record, seed, epochs, rows)
 
 
 def _refit(ctx: "SearchContext", family: "ModelFamily", record: TrialRecord, seed: int, epochs: int,
