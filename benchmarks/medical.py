@@ -236,7 +236,7 @@ def markdown(report: dict) -> str:
             "|---|---|---|---:|---:|---:|---:|---:|",
         ]
         for t in table.itertuples():
-            lines.append(f"| {t.dataset} | {t.system} | {t.auc:.3f} ({t.auc_min:.3f}-{t.auc_max:.3f}) | "
+            lines.append(f"| {t.dataset} | {t.system} | {t.auc:.4f} ({t.auc_min:.4f}-{t.auc_max:.4f}) | "
                          f"{t.sens:.2f} | {t.spec:.2f} | {t.bacc:.2f} | {t.brier:.3f} | {t.ece:.3f} |")
     return "\n".join(lines) + "\n"
 

@@ -21,7 +21,7 @@ SECTIONS = [
     ("peers", None, "`make bench-peers` (installs the peers into .venv-peers, then "
      "`.venv/bin/python benchmarks/peers.py`: five systems, four datasets, seeds 0 1 2)."),
     ("speed", "## Speed: the search against the loop a user writes by hand",
-     "`.venv/bin/python benchmarks/speed.py` (about 4 minutes on 2 CPU cores). The hand-written loop is "
+     "`.venv/bin/python benchmarks/speed.py` (about 13 minutes on 2 CPU cores). The hand-written loop is "
      "`benchmarks/reference/handwritten_search.py`, a byte-identical copy of the team's reference, run as it "
      "is; `benchmarks/reference/clocked.py` runs the same loop with a clock around the model's maths for (b)."),
     ("finance_risk", None,
