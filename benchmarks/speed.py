@@ -1,6 +1,6 @@
 """How fast the search is, against the loop a user would write by hand, and what that speed buys.
 
-    .venv/bin/python benchmarks/speed.py          # about 15 minutes on 2 cores, CPU only
+    .venv/bin/python benchmarks/speed.py          # about 13 minutes on 2 cores, CPU only
     .venv/bin/python benchmarks/speed.py --quick  # one repeat, smaller scenarios
 
 (e) The search-scale scenario: ISLR `Default` (10,000 rows) as a CSV, 60 trials x 20 epochs of the MLP
